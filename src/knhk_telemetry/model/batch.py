@@ -274,8 +274,10 @@ class _Kept:
     def children(self, parent_col: np.ndarray[Any, Any]) -> _Kept:
         """The rows of a child table (sorted by ``parent_col``) whose parent is kept."""
         if self.rows is None:
-            lo = int(np.searchsorted(parent_col, self.start, side="left"))
-            hi = int(np.searchsorted(parent_col, self.start + self.length, side="left"))
+            # search with the column's own dtype: a Python int would make numpy copy the
+            # whole column to int64 on every call
+            bounds = np.array([self.start, self.start + self.length], dtype=parent_col.dtype)
+            lo, hi = (int(x) for x in parent_col.searchsorted(bounds, side="left"))
             return _Kept(lo, hi - lo, None, len(parent_col))
         return _Kept.of(np.flatnonzero(self._new_index()[parent_col] >= 0), len(parent_col))
 
