@@ -143,9 +143,10 @@ class Factory:
 class Registry:
     """Factories by kind and type; built-ins register at import, plugins via entry points."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, builtins: bool = False) -> None:
+        """``builtins=True``: the shipped components are registered on first look-up."""
         self._factories: dict[tuple[Kind, str], Factory] = {}
-        self._plugins_loaded = False
+        self._plugins_loaded = not builtins
 
     def register(self, factory: Factory) -> Factory:
         key = (factory.kind, factory.type)
@@ -171,6 +172,9 @@ class Registry:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        from knhk_telemetry.builtin import register_builtins
+
+        register_builtins(self)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             factory = ep.load()
             if not isinstance(factory, Factory):
@@ -179,4 +183,4 @@ class Registry:
 
 
 #: The process-wide registry that configs resolve component types in.
-REGISTRY = Registry()
+REGISTRY = Registry(builtins=True)

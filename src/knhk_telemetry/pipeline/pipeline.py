@@ -120,7 +120,7 @@ def _edge_converter(signal: str) -> Callable[[list[Any], Rejections], Batch]:
         if signal == "traces":
             return edge.spans_to_batch(items, rejections=rejections)
         if signal == "metrics":
-            return edge.metrics_to_batch(items)
+            return edge.metrics_to_batch(items, rejections=rejections)
         return edge.logs_to_batch(items, rejections=rejections)
 
     return convert
@@ -137,8 +137,8 @@ class _Pending:
 class TelemetryPipeline:
     """Queue, batcher, processors and exporters for spans, metrics and logs.
 
-    >>> from knhk_telemetry.exporters.nop import NopExporter
-    >>> pipe = TelemetryPipeline.builder().with_batch_size(1000).with_exporter(NopExporter("nop")).build()
+    >>> from knhk_telemetry.exporters.nop import NopConfig, NopExporter
+    >>> pipe = TelemetryPipeline.builder().with_batch_size(1000).with_exporter(NopExporter("nop", NopConfig())).build()
     >>> pipe.record_batch(SpanBatch.empty())
     0
     >>> pipe.shutdown()
@@ -151,8 +151,13 @@ class TelemetryPipeline:
         exporters: Sequence[Component] = (),
         processors: dict[str, Sequence[Processor]] | Sequence[Processor] | None = None,
         name: str = "default",
+        manage_exporters: bool = True,
+        autostart: bool = True,
     ) -> None:
+        """``manage_exporters=False``: the caller starts and shuts the exporters down (the
+        service does, since one exporter may serve several pipelines)."""
         self.settings = settings or PipelineSettings()
+        self._manage_exporters = manage_exporters
         self.settings.validate()
         self.name = name
         self.exporters = list(exporters)
@@ -176,7 +181,8 @@ class TelemetryPipeline:
         self._stopped = threading.Event()
         self._started = False
         self._worker = threading.Thread(target=self._run, name=f"knhk-pipeline-{name}", daemon=True)
-        self.start()
+        if autostart:
+            self.start()
 
     # -- builder --------------------------------------------------------------------------
     @classmethod
@@ -189,8 +195,9 @@ class TelemetryPipeline:
             if self._started:
                 return
             self._started = True
-        for exporter in self.exporters:
-            exporter.start()
+        if self._manage_exporters:
+            for exporter in self.exporters:
+                exporter.start()
         self._worker.start()
 
     def shutdown(self, timeout: float | None = None) -> None:
@@ -206,8 +213,11 @@ class TelemetryPipeline:
                 for signal in self._edges:
                     self._flush_edge(signal, closing=True)
                 self._queue.close()
-        self._worker.join(timeout)
-        if not already:
+        if self._started:
+            self._worker.join(timeout)
+        elif not already:  # never started: drain what was queued on this thread
+            self._run()
+        if not already and self._manage_exporters:
             for exporter in self.exporters:
                 try:
                     exporter.shutdown()

@@ -139,3 +139,37 @@ class PipelineStats:
                 latency_p99_s=p99,
                 by_signal={s: dict(c) for s, c in self._by_signal.items()},
             )
+
+
+SampleTuple = tuple[str, str, str, dict[str, str], float]
+_P = "knhk_telemetry_pipeline_"
+
+
+def stats_samples(snap: StatsSnapshot, labels: dict[str, str]) -> list[SampleTuple]:
+    """A snapshot as Prometheus samples ``(name, type, help, labels, value)``, units in names."""
+    out: list[SampleTuple] = []
+
+    def add(name: str, typ: str, help_: str, value: float, **extra: str) -> None:
+        out.append((_P + name, typ, help_, {**labels, **extra}, float(value)))
+
+    for signal, counts in sorted(snap.by_signal.items()):
+        for stage in ("received", "accepted", "processed", "exported"):
+            add(f"{stage}_items_total", "counter", f"Items (spans, data points, log records) {stage}.",
+                counts.get(stage, 0), signal=signal)
+    for reason, n in sorted(snap.refused.items()):
+        add("refused_items_total", "counter", "Items refused at the pipeline's entry, by reason.", n, reason=reason)
+    for reason, n in sorted(snap.dropped.items()):
+        add("dropped_items_total", "counter", "Accepted items dropped before export, by reason.", n, reason=reason)
+    add("export_failed_items_total", "counter", "Items an exporter failed to take (counted per exporter).",
+        snap.export_failures)
+    add("batches_total", "counter", "Batches handed to the exporters.", snap.batches)
+    add("queue_depth_items", "gauge", "Items queued or in flight.", snap.queue_depth)
+    add("queue_capacity_items", "gauge", "Items the queue holds before backpressure applies.", snap.queue_capacity)
+    add("sampling_ratio", "gauge", "Head-sampling rate applied by adaptive backpressure (1 = keep all).",
+        snap.sampling_rate)
+    lat_help = "Seconds from acceptance of a batch's oldest item until every exporter returned."
+    for q, v in (("0.5", snap.latency_p50_s), ("0.95", snap.latency_p95_s), ("0.99", snap.latency_p99_s)):
+        add("batch_latency_seconds", "summary", lat_help, v, quantile=q)
+    add("batch_latency_seconds_sum", "summary", lat_help, snap.latency_sum_s)
+    add("batch_latency_seconds_count", "summary", lat_help, snap.latency_count)
+    return out

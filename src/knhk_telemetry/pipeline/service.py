@@ -1,0 +1,168 @@
+"""The running service: pipelines, receivers and exporters built from a :class:`Config`.
+
+One :class:`TelemetryPipeline` per ``service.pipelines`` entry. Receivers are created once
+per (id, signal) and push into every pipeline of that signal that lists them (a fan-out:
+batches are immutable Arrow data, so the pipelines share them without copying). Exporters
+are created once per (id, signal); a factory marked ``shared`` may hand back one instance
+for several signals (a file exporter writing all signals to one file), and the service
+starts and shuts each distinct instance down exactly once.
+
+Start order is exporters -> pipelines -> receivers; shutdown is the reverse, so every
+item a receiver accepted is drained through the pipelines before the exporters close.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from knhk_telemetry.component import Component, CreateSettings, Signal
+from knhk_telemetry.config import ComponentSpec, Config, PipelineSpec
+from knhk_telemetry.model.batch import Batch
+from knhk_telemetry.pipeline.pipeline import PipelineSettings, Processor, TelemetryPipeline
+from knhk_telemetry.pipeline.stats import stats_samples
+from knhk_telemetry.processors.batch import BatchConfig
+
+log = logging.getLogger("knhk_telemetry.service")
+
+Sample = tuple[str, str, str, dict[str, str], float]
+
+
+def pipeline_settings(config: Config, spec: PipelineSpec) -> PipelineSettings:
+    """The service-wide knobs, overridden by a ``batch`` processor in this pipeline."""
+    knobs = config.service.pipeline
+    settings = {
+        "channel_capacity": knobs.channel_capacity,
+        "batch_size": knobs.batch_size,
+        "flush_interval": knobs.flush_interval,
+        "backpressure": knobs.backpressure,
+        "block_timeout": knobs.block_timeout,
+    }
+    for pid in spec.processors:
+        batch = config.processors[pid].config
+        if isinstance(batch, BatchConfig):
+            settings.update(
+                batch_size=batch.send_batch_size, max_batch_size=batch.send_batch_max_size, flush_interval=batch.timeout
+            )
+    return PipelineSettings(**settings)  # type: ignore[arg-type]
+
+
+class Service:
+    """Everything a config describes, wired and running."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.pipelines: dict[str, TelemetryPipeline] = {}
+        self._exporters: dict[tuple[str, Signal], Component] = {}
+        self._receivers: dict[tuple[str, Signal], Component] = {}
+        self._processors: list[Component] = []
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+        self._build()
+
+    # -- construction ---------------------------------------------------------------------
+    def _component(self, spec: ComponentSpec, signal: Signal, consumer: Callable[[Batch], int] | None = None) -> Component:
+        return spec.factory.create(signal, CreateSettings(spec.id, signal, consumer), spec.config)
+
+    def _build(self) -> None:
+        cfg = self.config
+        for pid, spec in cfg.service.pipelines.items():
+            exporters = []
+            for eid in spec.exporters:
+                key = (eid, spec.signal)
+                if key not in self._exporters:
+                    self._exporters[key] = self._component(cfg.exporters[eid], spec.signal)
+                exporters.append(self._exporters[key])
+            processors: list[Processor] = []
+            for proc_id in spec.processors:
+                component = self._component(cfg.processors[proc_id], spec.signal)
+                self._processors.append(component)
+                process = getattr(component, "process", None)
+                if process is None:
+                    raise TypeError(f"processor {proc_id!r} has no process(batch) method")
+                processors.append(process)
+            # exporters are started and shut down by the service (they may be shared)
+            self.pipelines[pid] = TelemetryPipeline(
+                pipeline_settings(cfg, spec),
+                exporters=exporters,
+                processors={spec.signal: processors},
+                name=pid,
+                manage_exporters=False,
+                autostart=False,
+            )
+        fanout: dict[tuple[str, Signal], list[TelemetryPipeline]] = {}
+        for pid, spec in cfg.service.pipelines.items():
+            for rid in spec.receivers:
+                fanout.setdefault((rid, spec.signal), []).append(self.pipelines[pid])
+        for (rid, signal), targets in fanout.items():
+            self._receivers[(rid, signal)] = self._component(cfg.receivers[rid], signal, _fan_out(targets))
+
+    def _distinct(self, components: Iterable[Component]) -> list[Component]:
+        seen: dict[int, Component] = {}
+        for c in components:
+            seen.setdefault(id(c), c)
+        return list(seen.values())
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        for component in self._distinct(self._exporters.values()):
+            component.start()
+        for component in self._processors:
+            component.start()
+        for pipeline in self.pipelines.values():
+            pipeline.start()
+        for component in self._distinct(self._receivers.values()):
+            component.start()
+        log.info(
+            "service started",
+            extra={"pipelines": sorted(self.pipelines), "receivers": sorted({r for r, _ in self._receivers})},
+        )
+
+    def shutdown(self) -> None:
+        """Receivers stop, pipelines drain, then exporters flush and close (idempotent)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        for component in self._distinct(self._receivers.values()):
+            _safe(component.shutdown, component.component_id)
+        for pipeline in self.pipelines.values():
+            _safe(pipeline.shutdown, f"pipeline {pipeline.name}")
+        for component in self._processors:
+            _safe(component.shutdown, component.component_id)
+        for component in self._distinct(self._exporters.values()):
+            _safe(component.shutdown, component.component_id)
+        log.info("service stopped")
+
+    # -- observability --------------------------------------------------------------------
+    def samples(self) -> list[Sample]:
+        """Self-metrics of every pipeline and component."""
+        out: list[Sample] = []
+        for pid, pipeline in self.pipelines.items():
+            out.extend(stats_samples(pipeline.stats(), {"pipeline": pid}))
+        for component in self._distinct([*self._receivers.values(), *self._processors, *self._exporters.values()]):
+            out.extend((n, t, h, dict(lab), float(v)) for n, t, h, lab, v in component.self_metrics())
+        return out
+
+
+def _fan_out(targets: list[TelemetryPipeline]) -> Callable[[Batch], int]:
+    if len(targets) == 1:
+        return targets[0].record_batch
+
+    def consume(batch: Batch) -> int:
+        return min(t.record_batch(batch) for t in targets)
+
+    return consume
+
+
+def _safe(fn: Callable[[], None], what: str) -> None:
+    try:
+        fn()
+    except Exception:
+        log.exception("%s failed to shut down", what)

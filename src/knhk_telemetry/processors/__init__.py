@@ -1,0 +1,1 @@
+"""Processors: thin adapters that put the domain packages into a pipeline."""
