@@ -120,12 +120,19 @@ service:
     batch = synthetic_spans(2000, seed=11)
     lines = b"".join(encode_json(part) + b"\n" for part in batch.split(250))
     (inbox / "a.jsonl").write_bytes(lines[: len(lines) // 2 + 7])  # a partial last line waits for its newline
-    proc = subprocess.Popen([*CLI, "run", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "run", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         _wait_for(lambda: _port_open(port))
         with (inbox / "a.jsonl").open("ab") as f:
             f.write(lines[len(lines) // 2 + 7 :])
-        _wait_for(lambda: 'knhk_telemetry_pipeline_accepted_items_total{pipeline="traces",signal="traces"} 2000.0' in _scrape(port))
+        _wait_for(
+            lambda: (
+                'knhk_telemetry_pipeline_accepted_items_total{pipeline="traces",signal="traces"} 2000.0'
+                in _scrape(port)
+            )
+        )
         metrics = _scrape(port)
         assert "# TYPE knhk_telemetry_pipeline_batch_latency_seconds summary" in metrics
         proc.send_signal(signal.SIGTERM)

@@ -109,8 +109,13 @@ def validate_config(config_path: Path) -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="YAML config file (default: the embedded default config).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML config file (default: the embedded default config).",
+)
 def run(config_path: Path | None) -> None:
     """Run the service until SIGTERM or SIGINT; everything accepted is exported before exit."""
     sys.exit(_run(config_path))
@@ -153,7 +158,11 @@ def _run(config_path: Path | None) -> int:
     log.info(
         "knhk-telemetry %s running",
         __version__,
-        extra={"pid": os.getpid(), "metrics": metrics.url if metrics else None, "config": str(config_path or "default")},
+        extra={
+            "pid": os.getpid(),
+            "metrics": metrics.url if metrics else None,
+            "config": str(config_path or "default"),
+        },
     )
     try:
         while not stop.wait(0.5):

@@ -16,6 +16,7 @@ group (each entry point names a :class:`Factory`).
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ class CreateSettings:
     component_id: str
     signal: Signal
     #: receivers push here; processors/connectors emit here (set by the graph)
-    next_consumer: Callable[[Batch], None] | None = None
+    next_consumer: Callable[[Batch], object] | None = None
 
 
 Creator = Callable[[CreateSettings, Any], Component]
@@ -118,7 +119,7 @@ class Factory:
 
     type: str
     kind: Kind
-    config_class: type[ComponentConfig]
+    config_class: builtins.type[ComponentConfig]
     creators: dict[Signal, Creator] = field(default_factory=dict)
     #: one instance shared by every pipeline and signal that names the same id (receivers,
     #: file-like exporters): the Collector shares these too

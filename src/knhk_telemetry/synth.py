@@ -28,8 +28,16 @@ def _dict_array(indices: np.ndarray[Any, Any], values: list[str]) -> pa.Dictiona
     return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), pa.array(values, pa.string()))
 
 
-def _attr_table(rows: np.ndarray[Any, Any], keys: list[str], key_idx: np.ndarray[Any, Any], vtype: np.ndarray[Any, Any],
-                str_idx: np.ndarray[Any, Any], strings: list[str], ints: np.ndarray[Any, Any]) -> pa.Table:
+def _attr_table(
+    *,
+    rows: np.ndarray[Any, Any],
+    keys: list[str],
+    key_idx: np.ndarray[Any, Any],
+    vtype: np.ndarray[Any, Any],
+    str_idx: np.ndarray[Any, Any],
+    strings: list[str],
+    ints: np.ndarray[Any, Any],
+) -> pa.Table:
     is_str = vtype == ValueType.STRING
     is_int = vtype == ValueType.INT
     n = len(rows)
@@ -101,7 +109,13 @@ def synthetic_spans(
     for i in range(services):
         r_str[i * 5 : i * 5 + 5] = [svc_base + i, ver, host_base + i, lang, sdk]
     resource_attributes = _attr_table(
-        r_rows, r_keys, r_key, np.full(len(r_rows), ValueType.STRING), r_str, r_strings, np.zeros(len(r_rows))
+        rows=r_rows,
+        keys=r_keys,
+        key_idx=r_key,
+        vtype=np.full(len(r_rows), ValueType.STRING),
+        str_idx=r_str,
+        strings=r_strings,
+        ints=np.zeros(len(r_rows)),
     )
     scopes = pa.table(
         {
@@ -138,16 +152,26 @@ def synthetic_spans(
     )
     # span attributes: a fixed layout of up to 8 keys per span
     keys = [
-        "http.request.method", "http.route", "http.response.status_code", "url.scheme",
-        "server.address", "server.port", "network.protocol.version", "user_agent.original",
+        "http.request.method",
+        "http.route",
+        "http.response.status_code",
+        "url.scheme",
+        "server.address",
+        "server.port",
+        "network.protocol.version",
+        "user_agent.original",
     ]
     k = attributes_per_span
     rows = np.repeat(np.arange(n), k)
     key_idx = np.tile(np.arange(k), n)
     strings = [*_METHODS, *_ROUTES, "http", "api.example.com", "1.1", "Mozilla/5.0 (X11; Linux x86_64)"]
     route_base = len(_METHODS)
-    const = {3: route_base + len(_ROUTES), 4: route_base + len(_ROUTES) + 1, 6: route_base + len(_ROUTES) + 2,
-             7: route_base + len(_ROUTES) + 3}
+    const = {
+        3: route_base + len(_ROUTES),
+        4: route_base + len(_ROUTES) + 1,
+        6: route_base + len(_ROUTES) + 2,
+        7: route_base + len(_ROUTES) + 3,
+    }
     str_idx = np.zeros((n, 8), np.int64)
     ints = np.zeros((n, 8), np.int64)
     vtype = np.full((n, 8), ValueType.STRING, np.int8)
@@ -160,7 +184,13 @@ def synthetic_spans(
     vtype[:, 5] = ValueType.INT
     ints[:, 5] = 443
     span_attributes = _attr_table(
-        rows, keys[:k], key_idx, vtype[:, :k].ravel(), str_idx[:, :k].ravel(), strings, ints[:, :k].ravel()
+        rows=rows,
+        keys=keys[:k],
+        key_idx=key_idx,
+        vtype=vtype[:, :k].ravel(),
+        str_idx=str_idx[:, :k].ravel(),
+        strings=strings,
+        ints=ints[:, :k].ravel(),
     )
     return SpanBatch(
         {

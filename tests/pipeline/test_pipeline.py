@@ -103,11 +103,15 @@ def test_shutdown_drains_everything_accepted(spans: SpanBatch) -> None:
 def test_block_times_out_with_a_clear_error(spans: SpanBatch) -> None:
     gate = threading.Event()
     sink = Collect(gate)
-    pipe = _pipe(sink, batch_size=100, channel_capacity=300, backpressure="block", block_timeout=0.2, flush_interval=0.01)
+    pipe = _pipe(
+        sink, batch_size=100, channel_capacity=300, backpressure="block", block_timeout=0.2, flush_interval=0.01
+    )
     assert pipe.record_batch(spans.slice(0, 100)) == 100
     _wait_blocked(sink)  # the worker holds 100 items in flight
     assert pipe.record_batch(spans.slice(100, 200)) == 200
-    with pytest.raises(BackpressureError, match=r"queue full: 300 of 300 items queued; 50 more did not fit within 0.2 s"):
+    with pytest.raises(
+        BackpressureError, match=r"queue full: 300 of 300 items queued; 50 more did not fit within 0.2 s"
+    ):
         pipe.record_batch(spans.slice(300, 50))
     gate.set()
     pipe.shutdown()
@@ -120,7 +124,9 @@ def test_block_times_out_with_a_clear_error(spans: SpanBatch) -> None:
 def test_block_waits_for_room_then_succeeds(spans: SpanBatch) -> None:
     gate = threading.Event()
     sink = Collect(gate)
-    pipe = _pipe(sink, batch_size=100, channel_capacity=200, backpressure="block", block_timeout=30, flush_interval=0.01)
+    pipe = _pipe(
+        sink, batch_size=100, channel_capacity=200, backpressure="block", block_timeout=30, flush_interval=0.01
+    )
     pipe.record_batch(spans.slice(0, 100))
     _wait_blocked(sink)
     pipe.record_batch(spans.slice(100, 100))
@@ -209,7 +215,8 @@ def test_sampling_is_consistent_per_trace() -> None:
     sampler.level = 2
     mask_a = sampler.keep_mask(data)
     mask_b = sampler.keep_mask(data.filter(np.ones(len(data), dtype=bool)))
-    assert mask_a is not None and mask_b is not None
+    assert mask_a is not None
+    assert mask_b is not None
     assert np.array_equal(mask_a, mask_b)
     assert abs(mask_a.mean() - 0.25) < 0.03
 
@@ -225,7 +232,8 @@ def test_end_before_start_is_refused_and_counted() -> None:
     kept, rejected = refuse_end_before_start(bad)
     assert len(kept) == 8
     assert rejected.counts == {"end_before_start": 2}
-    assert "(row 2)" in rejected.messages[0] and "is before start_time_unix_nano" in rejected.messages[0]
+    assert "(row 2)" in rejected.messages[0]
+    assert "is before start_time_unix_nano" in rejected.messages[0]
     sink = Collect()
     pipe = _pipe(sink)
     assert pipe.record_batch(bad) == 8
@@ -253,7 +261,8 @@ def test_processors_run_in_order_and_can_drop(spans: SpanBatch) -> None:
     n_err = int((spans.spans.column("status_code").to_numpy() == StatusCode.ERROR).sum())
     assert sink.n == n_err
     st = pipe.stats()
-    assert st.processed == 1000 and st.dropped == {"processor": 1000 - n_err}
+    assert st.processed == 1000
+    assert st.dropped == {"processor": 1000 - n_err}
 
 
 def test_latency_percentiles_come_from_a_distribution(spans: SpanBatch) -> None:
@@ -262,7 +271,8 @@ def test_latency_percentiles_come_from_a_distribution(spans: SpanBatch) -> None:
         pipe.record_batch(part)
     pipe.shutdown()
     st = pipe.stats()
-    assert st.batches == 100 and st.latency_count == 100
+    assert st.batches == 100
+    assert st.latency_count == 100
     assert 0 < st.latency_p50_s <= st.latency_p95_s <= st.latency_p99_s
 
 

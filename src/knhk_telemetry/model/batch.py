@@ -100,7 +100,7 @@ class Batch:
         return self._tables["scopes"]
 
     def __len__(self) -> int:
-        return self._tables[self.ITEMS].num_rows
+        return int(self._tables[self.ITEMS].num_rows)
 
     @property
     def nbytes(self) -> int:
@@ -115,9 +115,7 @@ class Batch:
         if type(other) is not type(self):
             return NotImplemented
         assert isinstance(other, Batch)
-        return all(
-            _decoded(self._tables[s.name]).equals(_decoded(other._tables[s.name])) for s in self.TABLES
-        )
+        return all(_decoded(self._tables[s.name]).equals(_decoded(other._tables[s.name])) for s in self.TABLES)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -284,8 +282,8 @@ class _Kept:
     def renumber(self, parent_col: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """Old parent rows -> their positions among the kept rows."""
         if self.rows is None:
-            return (parent_col - self.start).astype(np.int32)
-        return self._new_index()[parent_col]
+            return np.asarray(parent_col - self.start, dtype=np.int32)
+        return np.asarray(self._new_index()[parent_col])
 
 
 def _set_parent(table: pa.Table, spec: TableSpec, values: np.ndarray[Any, Any]) -> pa.Table:
@@ -296,16 +294,15 @@ def _set_parent(table: pa.Table, spec: TableSpec, values: np.ndarray[Any, Any]) 
 def _index_array(table: pa.Table, column: str) -> np.ndarray[Any, Any]:
     col = table.column(column)
     if col.num_chunks == 1:
-        return col.chunk(0).to_numpy(zero_copy_only=False)
-    return col.to_numpy()
+        return np.asarray(col.chunk(0).to_numpy(zero_copy_only=False))
+    return np.asarray(col.to_numpy())
 
 
 def _decoded(table: pa.Table) -> pa.Table:
     """The table with dictionary columns decoded, so that equality ignores dictionaries."""
     cols = []
-    for col in table.columns:
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
+    for column in table.columns:
+        col = column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
         cols.append(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
     return pa.table(cols, names=table.column_names)
 
@@ -328,7 +325,9 @@ def _conform(table: pa.Table, spec: TableSpec) -> pa.Table:
             try:
                 col = col.cast(field.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise ValueError(f"column {spec.name}.{field.name}: cannot use {col.type} as {field.type}: {exc}") from exc
+                raise ValueError(
+                    f"column {spec.name}.{field.name}: cannot use {col.type} as {field.type}: {exc}"
+                ) from exc
         if not field.nullable and col.null_count:
             raise ValueError(f"column {spec.name}.{field.name} must not hold nulls")
         cols.append(col)

@@ -20,7 +20,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from knhk_telemetry.model.schema import ATTRIBUTES, ValueType
 
 AttributeValue: TypeAlias = (
-    "str | bool | int | float | bytes | None | Sequence[AttributeValue] | Mapping[str, AttributeValue]"
+    "str | bool | int | float | bytes | Sequence[AttributeValue] | Mapping[str, AttributeValue] | None"
 )
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -81,7 +81,7 @@ def any_value_to_python(msg: common_pb2.AnyValue) -> AttributeValue:
     return getattr(msg, which)  # type: ignore[no-any-return]
 
 
-def python_to_columns(value: AttributeValue) -> tuple[ValueType, str, Any]:
+def python_to_columns(value: AttributeValue) -> tuple[ValueType, str, Any]:  # noqa: PLR0911 (one return per type)
     """``(type, column name, cell)`` for a Python value; the cell goes in that column."""
     if value is None:
         return ValueType.EMPTY, "", None

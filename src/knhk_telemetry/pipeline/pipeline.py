@@ -17,7 +17,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -57,8 +57,11 @@ class PipelineSettings:
     def validate(self) -> None:
         checks = [
             ("batch_size", self.batch_size > 0, "must be > 0 items"),
-            ("max_batch_size", self.max_batch_size == 0 or self.max_batch_size >= self.batch_size,
-             "must be 0 (no limit) or >= batch_size"),
+            (
+                "max_batch_size",
+                self.max_batch_size == 0 or self.max_batch_size >= self.batch_size,
+                "must be 0 (no limit) or >= batch_size",
+            ),
             ("flush_interval", self.flush_interval > 0, "must be > 0 seconds"),
             ("channel_capacity", self.channel_capacity > 0, "must be > 0 items"),
             ("block_timeout", self.block_timeout >= 0, "must be >= 0 seconds"),
@@ -149,7 +152,7 @@ class TelemetryPipeline:
         settings: PipelineSettings | None = None,
         *,
         exporters: Sequence[Component] = (),
-        processors: dict[str, Sequence[Processor]] | Sequence[Processor] | None = None,
+        processors: Mapping[str, Sequence[Processor]] | Sequence[Processor] | None = None,
         name: str = "default",
         manage_exporters: bool = True,
         autostart: bool = True,
@@ -163,7 +166,7 @@ class TelemetryPipeline:
         self.exporters = list(exporters)
         if processors is None:
             processors = {}
-        if not isinstance(processors, dict):
+        if not isinstance(processors, Mapping):
             processors = {s: list(processors) for s in ("traces", "metrics", "logs")}
         self.processors: dict[str, list[Processor]] = {k: list(v) for k, v in processors.items()}
         self._stats = PipelineStats()
@@ -172,7 +175,9 @@ class TelemetryPipeline:
         self._queue = BoundedQueue(
             s.channel_capacity, s.backpressure, self._stats, block_timeout=s.block_timeout, sampler=sampler
         )
-        self._edges: dict[str, _EdgeBuffer] = {s: _EdgeBuffer(_edge_converter(s)) for s in ("traces", "metrics", "logs")}
+        self._edges: dict[str, _EdgeBuffer] = {
+            s: _EdgeBuffer(_edge_converter(s)) for s in ("traces", "metrics", "logs")
+        }
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
         # serialises edge-buffer flushes with closing the queue, so no flush meets a closed queue
@@ -421,14 +426,14 @@ class TelemetryPipeline:
         n_in = len(batch)
         out: Batch | None = batch
         for proc in self.processors.get(signal, ()):
+            if out is None or len(out) == 0:
+                break
             try:
                 out = proc(out)
             except Exception:
                 log.exception("processor %r failed; the batch of %d items is dropped", proc, n_in)
                 self._stats.on_dropped(signal, "processor_error", n_in)
                 return
-            if out is None or len(out) == 0:
-                break
         n_out = 0 if out is None else len(out)
         self._stats.on_processed(signal, n_in, n_out)
         failures = 0

@@ -104,7 +104,7 @@ class AdaptiveSampler:
             spans = batch.spans
             keep = trace_randomness(spans.column("trace_id")) < (1 << (56 - self.level))
             status = spans.column("status_code").to_numpy(zero_copy_only=False)
-            return keep | (np.nan_to_num(status.astype(np.float64)) == StatusCode.ERROR)
+            return np.asarray(keep | (np.nan_to_num(status.astype(np.float64)) == StatusCode.ERROR))
         if isinstance(batch, LogBatch):
             logs = batch.logs
             severity = np.nan_to_num(logs.column("severity_number").to_numpy(zero_copy_only=False).astype(np.float64))
@@ -113,7 +113,7 @@ class AdaptiveSampler:
             coin = np.random.default_rng().random(len(batch)) < self.rate
             has_tid = np.asarray(tid.is_valid().to_numpy(zero_copy_only=False))
             by_trace = trace_randomness(tid.fill_null(b"\xff" * 16)) < (1 << (56 - self.level))
-            return np.where(has_tid, by_trace, coin) | (severity >= _ERROR_SEVERITY)
+            return np.asarray(np.where(has_tid, by_trace, coin) | (severity >= _ERROR_SEVERITY))
         return None  # metrics are never sampled: dropping points would falsify aggregates
 
 
@@ -126,7 +126,7 @@ def trace_randomness(trace_ids: pa.ChunkedArray | pa.Array) -> np.ndarray[Any, A
     raw = np.frombuffer(buf, dtype=np.uint8)[arr.offset * 16 : (arr.offset + len(arr)) * 16].reshape(-1, 16)
     low = raw[:, 9:16].astype(np.uint64)
     shifts = np.arange(48, -1, -8, dtype=np.uint64)
-    return (low << shifts).sum(axis=1, dtype=np.uint64)
+    return np.asarray((low << shifts).sum(axis=1, dtype=np.uint64))
 
 
 class BoundedQueue:
@@ -149,7 +149,9 @@ class BoundedQueue:
         self.capacity = capacity
         self.strategy: Backpressure = strategy
         self.block_timeout = block_timeout
-        self.sampler = sampler if sampler is not None else AdaptiveSampler() if strategy == "adaptive_sampling" else None
+        self.sampler = (
+            sampler if sampler is not None else AdaptiveSampler() if strategy == "adaptive_sampling" else None
+        )
         self._stats = stats
         self._clock = clock
         self._entries: deque[Entry] = deque()

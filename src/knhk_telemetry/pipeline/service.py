@@ -63,7 +63,9 @@ class Service:
         self._build()
 
     # -- construction ---------------------------------------------------------------------
-    def _component(self, spec: ComponentSpec, signal: Signal, consumer: Callable[[Batch], int] | None = None) -> Component:
+    def _component(
+        self, spec: ComponentSpec, signal: Signal, consumer: Callable[[Batch], int] | None = None
+    ) -> Component:
         return spec.factory.create(signal, CreateSettings(spec.id, signal, consumer), spec.config)
 
     def _build(self) -> None:

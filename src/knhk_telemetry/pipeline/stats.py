@@ -154,19 +154,32 @@ def stats_samples(snap: StatsSnapshot, labels: dict[str, str]) -> list[SampleTup
 
     for signal, counts in sorted(snap.by_signal.items()):
         for stage in ("received", "accepted", "processed", "exported"):
-            add(f"{stage}_items_total", "counter", f"Items (spans, data points, log records) {stage}.",
-                counts.get(stage, 0), signal=signal)
+            add(
+                f"{stage}_items_total",
+                "counter",
+                f"Items (spans, data points, log records) {stage}.",
+                counts.get(stage, 0),
+                signal=signal,
+            )
     for reason, n in sorted(snap.refused.items()):
         add("refused_items_total", "counter", "Items refused at the pipeline's entry, by reason.", n, reason=reason)
     for reason, n in sorted(snap.dropped.items()):
         add("dropped_items_total", "counter", "Accepted items dropped before export, by reason.", n, reason=reason)
-    add("export_failed_items_total", "counter", "Items an exporter failed to take (counted per exporter).",
-        snap.export_failures)
+    add(
+        "export_failed_items_total",
+        "counter",
+        "Items an exporter failed to take (counted per exporter).",
+        snap.export_failures,
+    )
     add("batches_total", "counter", "Batches handed to the exporters.", snap.batches)
     add("queue_depth_items", "gauge", "Items queued or in flight.", snap.queue_depth)
     add("queue_capacity_items", "gauge", "Items the queue holds before backpressure applies.", snap.queue_capacity)
-    add("sampling_ratio", "gauge", "Head-sampling rate applied by adaptive backpressure (1 = keep all).",
-        snap.sampling_rate)
+    add(
+        "sampling_ratio",
+        "gauge",
+        "Head-sampling rate applied by adaptive backpressure (1 = keep all).",
+        snap.sampling_rate,
+    )
     lat_help = "Seconds from acceptance of a batch's oldest item until every exporter returned."
     for q, v in (("0.5", snap.latency_p50_s), ("0.95", snap.latency_p95_s), ("0.99", snap.latency_p99_s)):
         add("batch_latency_seconds", "summary", lat_help, v, quantile=q)

@@ -15,6 +15,7 @@ from knhk_telemetry.config import Duration
 from knhk_telemetry.errors import ConfigError
 from knhk_telemetry.model.batch import Batch
 
+
 class BatchConfig(ComponentConfig):
     """As the Collector's batchprocessor."""
 
