@@ -15,7 +15,7 @@ from knhk_telemetry.errors import BackpressureError, ConfigError, PipelineClosed
 from knhk_telemetry.model.batch import SpanBatch
 from knhk_telemetry.model.schema import StatusCode
 from knhk_telemetry.pipeline import PipelineSettings, TelemetryPipeline
-from knhk_telemetry.pipeline.pipeline import refuse_end_before_start
+from knhk_telemetry.pipeline.pipeline import refuse_invalid_spans
 from knhk_telemetry.synth import synthetic_spans
 
 
@@ -229,7 +229,7 @@ def test_end_before_start_is_refused_and_counted() -> None:
     end[[2, 7]] = start[[2, 7]] - 1
     i = spans.schema.get_field_index("end_time_unix_nano")
     bad = data.with_table("spans", spans.set_column(i, spans.schema.field(i), pa.array(end)))
-    kept, rejected = refuse_end_before_start(bad)
+    kept, rejected = refuse_invalid_spans(bad)
     assert len(kept) == 8
     assert rejected.counts == {"end_before_start": 2}
     assert "(row 2)" in rejected.messages[0]
@@ -346,3 +346,19 @@ def _no_leaked_threads() -> Iterator[None]:
     for t in leaked:
         t.join(5)
     assert not [t for t in leaked if t.is_alive()]
+
+
+def test_all_zero_ids_are_refused() -> None:
+    data = synthetic_spans(6, seed=6)
+    spans = data.spans
+    tid = spans.column("trace_id").to_pylist()
+    sid = spans.column("span_id").to_pylist()
+    tid[1] = bytes(16)
+    sid[4] = bytes(8)
+    tid[5], sid[5] = bytes(16), bytes(8)  # counted once, for the first rule it breaks
+    spans = spans.set_column(1, spans.schema.field(1), pa.array(tid, spans.schema.field(1).type))
+    spans = spans.set_column(2, spans.schema.field(2), pa.array(sid, spans.schema.field(2).type))
+    kept, rejected = refuse_invalid_spans(data.with_table("spans", spans))
+    assert rejected.counts == {"invalid_trace_id": 2, "invalid_span_id": 1}
+    assert rejected.messages[0].endswith("(row 1): trace_id is all zeroes")
+    assert kept.spans.column("span_id").to_pylist() == [sid[0], sid[2], sid[3]]

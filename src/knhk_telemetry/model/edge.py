@@ -40,6 +40,9 @@ from knhk_telemetry.model import schema as S
 from knhk_telemetry.model.batch import LogBatch, MetricBatch, SpanBatch
 from knhk_telemetry.model.rejections import (
     END_BEFORE_START,
+    INVALID_ATTRIBUTE,
+    INVALID_DATA_POINT,
+    INVALID_FIELD,
     INVALID_PARENT_SPAN_ID,
     INVALID_SPAN_ID,
     INVALID_TRACE_ID,
@@ -63,12 +66,6 @@ from knhk_telemetry.model.values import (
     value_column,
 )
 
-#: a numeric field out of its OTLP range or of the wrong type (time, count, flags, enum)
-INVALID_FIELD = "invalid_field"
-#: an attribute (or log body) value that is not an AnyValue
-INVALID_ATTRIBUTE = "invalid_attribute"
-#: a metric data point that does not fit its metric (wrong point type, bucket count mismatch)
-INVALID_DATA_POINT = "invalid_data_point"
 
 TRACE_ID_SIZE = 16
 SPAN_ID_SIZE = 8
@@ -1520,9 +1517,6 @@ def batch_to_metrics(batch: MetricBatch) -> list[Metric]:
 
 __all__ = [
     "DEFAULT_HISTOGRAM_BOUNDS",
-    "INVALID_ATTRIBUTE",
-    "INVALID_DATA_POINT",
-    "INVALID_FIELD",
     "DataPoint",
     "EntityRef",
     "Exemplar",

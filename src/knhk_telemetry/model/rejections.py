@@ -22,6 +22,12 @@ INVALID_TRACE_ID = "invalid_trace_id"
 INVALID_SPAN_ID = "invalid_span_id"
 INVALID_PARENT_SPAN_ID = "invalid_parent_span_id"
 END_BEFORE_START = "end_before_start"
+#: a numeric field out of its OTLP range or of the wrong type (time, count, flags, enum)
+INVALID_FIELD = "invalid_field"
+#: an attribute (or log body) value that is not an AnyValue
+INVALID_ATTRIBUTE = "invalid_attribute"
+#: a metric data point that does not fit its metric (wrong point type, bucket count mismatch)
+INVALID_DATA_POINT = "invalid_data_point"
 
 
 @dataclass(slots=True)

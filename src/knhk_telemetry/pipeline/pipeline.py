@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
+import pyarrow as pa
 
 from knhk_telemetry.component import Component
 from knhk_telemetry.errors import BackpressureError, ConfigError, PipelineClosedError
 from knhk_telemetry.model.batch import Batch, LogBatch, MetricBatch, SpanBatch
-from knhk_telemetry.model.rejections import END_BEFORE_START, Rejections
+from knhk_telemetry.model.rejections import END_BEFORE_START, INVALID_SPAN_ID, INVALID_TRACE_ID, Rejections
 from knhk_telemetry.pipeline.queue import (
     BACKPRESSURE_STRATEGIES,
     AdaptiveSampler,
@@ -77,24 +78,45 @@ class PipelineSettings:
             )
 
 
-def refuse_end_before_start(batch: Batch) -> tuple[Batch, Rejections]:
-    """Drop spans whose end time is before their start time (one vectorised comparison)."""
+def _all_zero(ids: pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """Per fixed-size id, whether every byte is zero (the OTLP "invalid id"), vectorised."""
+    arr = ids.combine_chunks()
+    width = arr.type.byte_width
+    raw = np.frombuffer(arr.buffers()[1], dtype=np.uint8)[arr.offset * width : (arr.offset + len(arr)) * width]
+    zero = ~raw.reshape(-1, width).any(axis=1)
+    if arr.null_count:
+        zero &= np.asarray(arr.is_valid().to_numpy(zero_copy_only=False))
+    return np.asarray(zero)
+
+
+def refuse_invalid_spans(batch: Batch) -> tuple[Batch, Rejections]:
+    """Refuse spans that no backend can use: an all-zero trace or span id (invalid in OTLP),
+    or an end time before the start time. One vectorised pass over the span columns; the
+    first offending span of each reason is named in the message."""
     rejected = Rejections()
     if not isinstance(batch, SpanBatch) or len(batch) == 0:
         return batch, rejected
     spans = batch.spans
     start = spans.column("start_time_unix_nano").to_numpy(zero_copy_only=False)
     end = spans.column("end_time_unix_nano").to_numpy(zero_copy_only=False)
-    bad = end < start
-    n_bad = int(bad.sum())
-    if n_bad:
-        first = int(np.flatnonzero(bad)[0])
-        rejected.add(
+    checks: tuple[tuple[str, np.ndarray[Any, Any], Callable[[int], str]], ...] = (
+        (INVALID_TRACE_ID, _all_zero(spans.column("trace_id")), lambda i: "trace_id is all zeroes"),
+        (INVALID_SPAN_ID, _all_zero(spans.column("span_id")), lambda i: "span_id is all zeroes"),
+        (
             END_BEFORE_START,
-            f"span {spans.column('name')[first].as_py()!r} (row {first}): end_time_unix_nano {int(end[first])} "
-            f"is before start_time_unix_nano {int(start[first])}",
-            n_bad,
-        )
+            end < start,
+            lambda i: f"end_time_unix_nano {int(end[i])} is before start_time_unix_nano {int(start[i])}",
+        ),
+    )
+    bad = np.zeros(len(batch), dtype=bool)
+    for reason, mask, describe in checks:
+        mask = mask & ~bad  # one reason per span: the first rule it breaks
+        n = int(mask.sum())
+        if n:
+            first = int(np.flatnonzero(mask)[0])
+            rejected.add(reason, f"span {spans.column('name')[first].as_py()!r} (row {first}): {describe(first)}", n)
+            bad |= mask
+    if bad.any():
         batch = batch.filter(~bad)
     return batch, rejected
 
@@ -251,7 +273,7 @@ class TelemetryPipeline:
         n = len(batch)
         signal = batch.SIGNAL
         self._stats.on_received(signal, n)
-        batch, rejected = refuse_end_before_start(batch)
+        batch, rejected = refuse_invalid_spans(batch)
         if rejected:
             self._stats.on_refused(signal, rejected.counts)
         return self._queue.put(batch, timeout=timeout)
@@ -302,7 +324,7 @@ class TelemetryPipeline:
         self._stats.on_received(signal, n_items)
         if rejected:
             self._stats.on_refused(signal, rejected.counts)
-        batch, late = refuse_end_before_start(batch)
+        batch, late = refuse_invalid_spans(batch)
         if late:
             self._stats.on_refused(signal, late.counts)
         if closing:
@@ -511,5 +533,5 @@ __all__ = [
     "PipelineSettings",
     "SpanBatch",
     "TelemetryPipeline",
-    "refuse_end_before_start",
+    "refuse_invalid_spans",
 ]

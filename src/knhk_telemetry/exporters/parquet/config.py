@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from knhk_telemetry.component import ComponentConfig
+from knhk_telemetry.config import Duration
 from knhk_telemetry.errors import ConfigError
 
 Partitioning = Literal["hour", "date", "none"]
@@ -35,10 +36,10 @@ class ParquetConfig(ComponentConfig):
     max_rows_per_file: int = Field(default=1_000_000, ge=0)
     #: seconds between background flushes of buffered rows (as a smaller row group); 0: none,
     #: rows are written only when a row group fills and at shutdown
-    flush_interval: float = Field(default=10.0, ge=0)
+    flush_interval: Duration = Field(default=10.0, ge=0)
     #: seconds after which an open file is closed at the next flush, making it visible to
     #: readers and bounding open files as partitions move on; 0: only at max rows or shutdown
-    max_file_age: float = Field(default=600.0, ge=0)
+    max_file_age: Duration = Field(default=600.0, ge=0)
 
     def validate_config(self, path: str) -> None:
         if not self.path:
