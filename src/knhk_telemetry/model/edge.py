@@ -66,7 +66,6 @@ from knhk_telemetry.model.values import (
     value_column,
 )
 
-
 TRACE_ID_SIZE = 16
 SPAN_ID_SIZE = 8
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

@@ -109,13 +109,13 @@ def refuse_invalid_spans(batch: Batch) -> tuple[Batch, Rejections]:
         ),
     )
     bad = np.zeros(len(batch), dtype=bool)
-    for reason, mask, describe in checks:
-        mask = mask & ~bad  # one reason per span: the first rule it breaks
-        n = int(mask.sum())
+    for reason, broken, describe in checks:
+        new = broken & ~bad  # one reason per span: the first rule it breaks
+        n = int(new.sum())
         if n:
-            first = int(np.flatnonzero(mask)[0])
+            first = int(np.flatnonzero(new)[0])
             rejected.add(reason, f"span {spans.column('name')[first].as_py()!r} (row {first}): {describe(first)}", n)
-            bad |= mask
+            bad |= new
     if bad.any():
         batch = batch.filter(~bad)
     return batch, rejected
