@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from knhk_telemetry.component import Component, CreateSettings, Signal
 from knhk_telemetry.config import ComponentSpec, Config, PipelineSpec
+from knhk_telemetry.errors import BackpressureError
 from knhk_telemetry.model.batch import Batch
 from knhk_telemetry.pipeline.pipeline import PipelineSettings, Processor, TelemetryPipeline
 from knhk_telemetry.pipeline.stats import stats_samples
@@ -154,11 +156,25 @@ class Service:
 
 
 def _fan_out(targets: list[TelemetryPipeline]) -> Callable[[Batch], int]:
+    """One consumer feeding several pipelines. If the first refuses (backpressure), nothing
+    was accepted anywhere and the error goes back to the receiver, which may retry. Once
+    one pipeline has accepted, the others are waited for, never refused back: a retry by
+    the receiver would duplicate the batch in the pipelines that already took it."""
     if len(targets) == 1:
         return targets[0].record_batch
 
     def consume(batch: Batch) -> int:
-        return min(t.record_batch(batch) for t in targets)
+        accepted = targets[0].record_batch(batch)
+        for target in targets[1:]:
+            delay = 0.005
+            while True:
+                try:
+                    accepted = min(accepted, target.record_batch(batch))
+                    break
+                except BackpressureError:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+        return accepted
 
     return consume
 
