@@ -44,7 +44,8 @@ def test_a_receiver_feeds_every_pipeline_and_shutdown_drains(tmp_path: Path) -> 
     service.shutdown()  # idempotent
     a = service._exporters[("nop/a", "traces")]
     b = service._exporters[("nop/b", "traces")]
-    assert isinstance(a, NopExporter) and isinstance(b, NopExporter)
+    assert isinstance(a, NopExporter)
+    assert isinstance(b, NopExporter)
     assert a.counts("traces")[0] == 6000  # nop/a serves both pipelines: one instance
     assert b.counts("traces")[0] == 3000
     assert [p.stats().exported for p in service.pipelines.values()] == [3000, 3000]
