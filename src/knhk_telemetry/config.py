@@ -209,6 +209,13 @@ class PipelineSettings(_Settings):
     backpressure: Backpressure = "block"
     #: seconds a producer waits under "block" before BackpressureError; 0 = do not wait
     block_timeout: Duration = 5.0
+    #: resident memory (MiB) of the process above which data is refused (gRPC
+    #: RESOURCE_EXHAUSTED, HTTP 503) until it falls below the limit minus the spike; 0 = no limit
+    memory_limit_mib: StrictInt = Field(default=0, ge=0)
+    #: headroom (MiB) under the limit at which data is accepted again; 0 = a fifth of the limit
+    memory_spike_limit_mib: StrictInt = Field(default=0, ge=0)
+    #: seconds between memory checks (a background thread; producers only read a flag)
+    memory_check_interval: Duration = Field(default=0.1, gt=0)
 
 
 class _PipelineBody(_Settings):

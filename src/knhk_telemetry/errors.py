@@ -8,6 +8,7 @@ are mapped at the boundary where they enter, with the original chained as ``__ca
 - :class:`DecodeError`: bytes or JSON that do not decode as OTLP; names the field.
 - :class:`ValidationError`: a record breaks an OTLP rule (id length, end before start).
 - :class:`BackpressureError`: the pipeline could not accept data in time.
+- :class:`MemoryLimitError`: a ``BackpressureError`` because the process is over its memory limit.
 - :class:`ExportError`: an exporter failed to deliver a batch.
 - :class:`PipelineClosedError`: data offered after ``shutdown()``.
 """
@@ -47,6 +48,12 @@ class BackpressureError(KnhkTelemetryError):
     """The pipeline's queue stayed full for longer than the producer was willing to wait."""
 
 
+class MemoryLimitError(BackpressureError):
+    """The process is over its configured memory limit; data is refused until it drops.
+
+    Receivers map it to gRPC ``RESOURCE_EXHAUSTED`` (plain backpressure is ``UNAVAILABLE``)."""
+
+
 class PipelineClosedError(KnhkTelemetryError):
     """Data was offered to a pipeline that has been shut down."""
 
@@ -61,6 +68,7 @@ __all__ = [
     "DecodeError",
     "ExportError",
     "KnhkTelemetryError",
+    "MemoryLimitError",
     "PipelineClosedError",
     "ValidationError",
 ]

@@ -362,3 +362,42 @@ def test_all_zero_ids_are_refused() -> None:
     assert rejected.counts == {"invalid_trace_id": 2, "invalid_span_id": 1}
     assert rejected.messages[0].endswith("(row 1): trace_id is all zeroes")
     assert kept.spans.column("span_id").to_pylist() == [sid[0], sid[2], sid[3]]
+
+
+def test_memory_limit_refuses_with_hysteresis(spans: SpanBatch) -> None:
+    from knhk_telemetry.errors import MemoryLimitError
+    from knhk_telemetry.pipeline.memory import MemoryLimiter
+
+    usage = [100]
+    limiter = MemoryLimiter(1000, spike_bytes=200, usage=lambda: usage[0])
+    sink = Collect()
+    pipe = TelemetryPipeline(PipelineSettings(), exporters=[sink], memory_limiter=limiter)
+    assert limiter.check() is False
+    assert pipe.record_batch(spans.slice(0, 10)) == 10
+    usage[0] = 1001
+    assert limiter.check() is True
+    with pytest.raises(MemoryLimitError, match="memory limit: 0 MiB resident, limit 0 MiB"):
+        pipe.record_batch(spans.slice(10, 10))
+    usage[0] = 900  # under the limit but inside the spike band: still refusing
+    assert limiter.check() is True
+    usage[0] = 799
+    assert limiter.check() is False
+    assert pipe.record_batch(spans.slice(20, 10)) == 10
+    pipe.shutdown()
+    assert pipe.stats().refused == {"memory_limit": 10}
+    assert sink.n == 20
+
+
+def test_record_batch_reports_refusals_to_the_caller() -> None:
+    from knhk_telemetry.model.rejections import Rejections
+
+    data = synthetic_spans(4, seed=8)
+    spans = data.spans
+    tid = spans.column("trace_id").to_pylist()
+    tid[2] = bytes(16)
+    spans = spans.set_column(1, spans.schema.field(1), pa.array(tid, spans.schema.field(1).type))
+    rejected = Rejections()
+    pipe = _pipe(Collect())
+    assert pipe.record_batch(data.with_table("spans", spans), rejections=rejected) == 3
+    pipe.shutdown()
+    assert rejected.counts == {"invalid_trace_id": 1}

@@ -25,9 +25,10 @@ import numpy as np
 import pyarrow as pa
 
 from knhk_telemetry.component import Component
-from knhk_telemetry.errors import BackpressureError, ConfigError, PipelineClosedError
+from knhk_telemetry.errors import BackpressureError, ConfigError, MemoryLimitError, PipelineClosedError
 from knhk_telemetry.model.batch import Batch, LogBatch, MetricBatch, SpanBatch
 from knhk_telemetry.model.rejections import END_BEFORE_START, INVALID_SPAN_ID, INVALID_TRACE_ID, Rejections
+from knhk_telemetry.pipeline.memory import MemoryLimiter
 from knhk_telemetry.pipeline.queue import (
     BACKPRESSURE_STRATEGIES,
     AdaptiveSampler,
@@ -40,7 +41,7 @@ from knhk_telemetry.pipeline.stats import PipelineStats, StatsSnapshot
 log = logging.getLogger("knhk_telemetry.pipeline")
 
 Processor = Callable[[Batch], Batch | None]
-EXPORT_FAILED = "export_failed"
+MEMORY_LIMIT = "memory_limit"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,11 +179,14 @@ class TelemetryPipeline:
         name: str = "default",
         manage_exporters: bool = True,
         autostart: bool = True,
+        memory_limiter: MemoryLimiter | None = None,
     ) -> None:
         """``manage_exporters=False``: the caller starts and shuts the exporters down (the
         service does, since one exporter may serve several pipelines)."""
         self.settings = settings or PipelineSettings()
         self._manage_exporters = manage_exporters
+        #: shared by all pipelines of a service; its owner starts and stops it
+        self.memory_limiter = memory_limiter
         self.settings.validate()
         self.name = name
         self.exporters = list(exporters)
@@ -262,20 +266,32 @@ class TelemetryPipeline:
         return self._closed
 
     # -- producers ------------------------------------------------------------------------
-    def record_batch(self, batch: Batch, *, timeout: float | None = None) -> int:
+    def record_batch(self, batch: Batch, *, timeout: float | None = None, rejections: Rejections | None = None) -> int:
         """Queue a batch; returns the number of items accepted (after refusals and drops).
 
-        Raises :class:`BackpressureError` when the ``block`` strategy times out and
-        :class:`PipelineClosedError` after ``shutdown()``.
+        Items refused on entry (invalid ids, end before start) are added to ``rejections``
+        when given, so a receiver can report them (OTLP ``partial_success``). Raises
+        :class:`MemoryLimitError` over the memory limit, :class:`BackpressureError` when the
+        ``block`` strategy times out (``timeout`` overrides ``block_timeout``; 0 never waits)
+        and :class:`PipelineClosedError` after ``shutdown()``.
         """
         if self._closed:
             raise PipelineClosedError("the pipeline is shut down; no data is accepted")
         n = len(batch)
         signal = batch.SIGNAL
+        if self.memory_limiter is not None:
+            try:
+                self.memory_limiter.admit()
+            except MemoryLimitError:
+                self._stats.on_received(signal, n)
+                self._stats.on_refused(signal, {MEMORY_LIMIT: n})
+                raise
         self._stats.on_received(signal, n)
         batch, rejected = refuse_invalid_spans(batch)
         if rejected:
             self._stats.on_refused(signal, rejected.counts)
+            if rejections is not None:
+                rejections.update(rejected)
         return self._queue.put(batch, timeout=timeout)
 
     def record_span(self, span: Any) -> None:

@@ -22,6 +22,7 @@ from knhk_telemetry.component import Component, CreateSettings, Signal
 from knhk_telemetry.config import ComponentSpec, Config, PipelineSpec
 from knhk_telemetry.errors import BackpressureError
 from knhk_telemetry.model.batch import Batch
+from knhk_telemetry.pipeline.memory import MemoryLimiter
 from knhk_telemetry.pipeline.pipeline import PipelineSettings, Processor, TelemetryPipeline
 from knhk_telemetry.pipeline.stats import stats_samples
 from knhk_telemetry.processors.batch import BatchConfig
@@ -62,6 +63,16 @@ class Service:
         self._lock = threading.Lock()
         self._started = False
         self._stopped = False
+        knobs = config.service.pipeline
+        self.memory_limiter = (
+            MemoryLimiter(
+                knobs.memory_limit_mib * 2**20,
+                spike_bytes=knobs.memory_spike_limit_mib * 2**20 or None,
+                check_interval=knobs.memory_check_interval,
+            )
+            if knobs.memory_limit_mib
+            else None
+        )
         self._build()
 
     # -- construction ---------------------------------------------------------------------
@@ -95,6 +106,7 @@ class Service:
                 name=pid,
                 manage_exporters=False,
                 autostart=False,
+                memory_limiter=self.memory_limiter,
             )
         fanout: dict[tuple[str, Signal], list[TelemetryPipeline]] = {}
         for pid, spec in cfg.service.pipelines.items():
@@ -115,6 +127,8 @@ class Service:
             if self._started:
                 return
             self._started = True
+        if self.memory_limiter is not None:
+            self.memory_limiter.start()
         for component in self._distinct(self._exporters.values()):
             component.start()
         for component in self._processors:
@@ -142,6 +156,8 @@ class Service:
             _safe(component.shutdown, component.component_id)
         for component in self._distinct(self._exporters.values()):
             _safe(component.shutdown, component.component_id)
+        if self.memory_limiter is not None:
+            self.memory_limiter.shutdown()
         log.info("service stopped")
 
     # -- observability --------------------------------------------------------------------
@@ -150,6 +166,26 @@ class Service:
         out: list[Sample] = []
         for pid, pipeline in self.pipelines.items():
             out.extend(stats_samples(pipeline.stats(), {"pipeline": pid}))
+        if self.memory_limiter is not None:
+            m = self.memory_limiter
+            out.append(
+                (
+                    "knhk_telemetry_process_memory_limit_bytes",
+                    "gauge",
+                    "Configured memory limit.",
+                    {},
+                    float(m.limit_bytes),
+                )
+            )
+            out.append(
+                (
+                    "knhk_telemetry_process_memory_limited",
+                    "gauge",
+                    "1 while data is refused for being over the memory limit.",
+                    {},
+                    float(m.over),
+                )
+            )
         for component in self._distinct([*self._receivers.values(), *self._processors, *self._exporters.values()]):
             out.extend((n, t, h, dict(lab), float(v)) for n, t, h, lab, v in component.self_metrics())
         return out
