@@ -753,7 +753,8 @@ def _with_service(service: str) -> str:
               queue_size: 5
             """,
             "cfg.yaml:11: service.pipeline.queue_size: unknown key 'queue_size' "
-            "(expected one of: channel_capacity, batch_size, flush_interval, backpressure, block_timeout)",
+            "(expected one of: channel_capacity, batch_size, flush_interval, backpressure, block_timeout, "
+            "memory_limit_mib, memory_spike_limit_mib, memory_check_interval)",
         ),
         (
             """\
