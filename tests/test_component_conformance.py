@@ -17,16 +17,24 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "parquet": {"path": "{tmp}/pq"},
     "file": {"path": "{tmp}/out.jsonl"},
     "otlpjsonfile": {"include": ["{tmp}/in/*.jsonl"]},
+    "otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}}},
 }
 
 FACTORIES = sorted(REGISTRY.all(), key=lambda f: (f.kind, f.type))
 
 
+def _fill(value: Any, tmp: Path) -> Any:
+    if isinstance(value, str):
+        return value.format(tmp=tmp)
+    if isinstance(value, dict):
+        return {k: _fill(v, tmp) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, tmp) for v in value]
+    return value
+
+
 def _config(factory: Factory, tmp: Path) -> ComponentConfig:
-    raw = {
-        k: (v.format(tmp=tmp) if isinstance(v, str) else [x.format(tmp=tmp) for x in v])
-        for k, v in REQUIRED.get(factory.type, {}).items()
-    }
+    raw = _fill(REQUIRED.get(factory.type, {}), tmp)
     cfg = factory.config_class(**raw)
     cfg.validate_config(f"{factory.kind}s.{factory.type}")
     return cfg

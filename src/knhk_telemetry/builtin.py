@@ -12,6 +12,7 @@ from knhk_telemetry.component import Factory, Registry
 
 #: module paths, each with a module-level ``FACTORY``
 BUILTIN_MODULES = (
+    "knhk_telemetry.receivers.otlp.factory",
     "knhk_telemetry.receivers.otlpjsonfile.factory",
     "knhk_telemetry.processors.batch",
     "knhk_telemetry.exporters.nop",

@@ -22,6 +22,7 @@ from knhk_telemetry.component import Component, CreateSettings, Signal
 from knhk_telemetry.config import ComponentSpec, Config, PipelineSpec
 from knhk_telemetry.errors import BackpressureError
 from knhk_telemetry.model.batch import Batch
+from knhk_telemetry.model.rejections import Rejections
 from knhk_telemetry.pipeline.memory import MemoryLimiter
 from knhk_telemetry.pipeline.pipeline import PipelineSettings, Processor, TelemetryPipeline
 from knhk_telemetry.pipeline.stats import stats_samples
@@ -77,7 +78,7 @@ class Service:
 
     # -- construction ---------------------------------------------------------------------
     def _component(
-        self, spec: ComponentSpec, signal: Signal, consumer: Callable[[Batch], int] | None = None
+        self, spec: ComponentSpec, signal: Signal, consumer: Callable[..., int] | None = None
     ) -> Component:
         return spec.factory.create(signal, CreateSettings(spec.id, signal, consumer), spec.config)
 
@@ -191,16 +192,17 @@ class Service:
         return out
 
 
-def _fan_out(targets: list[TelemetryPipeline]) -> Callable[[Batch], int]:
-    """One consumer feeding several pipelines. If the first refuses (backpressure), nothing
-    was accepted anywhere and the error goes back to the receiver, which may retry. Once
-    one pipeline has accepted, the others are waited for, never refused back: a retry by
-    the receiver would duplicate the batch in the pipelines that already took it."""
+def _fan_out(targets: list[TelemetryPipeline]) -> Callable[..., int]:
+    """One consumer feeding several pipelines, with ``record_batch``'s signature. If the first
+    refuses (backpressure), nothing was accepted anywhere and the error goes back to the
+    receiver, which may retry; ``timeout`` and ``rejections`` apply to it. Once one pipeline
+    has accepted, the others are waited for, never refused back: a retry by the receiver would
+    duplicate the batch in the pipelines that already took it."""
     if len(targets) == 1:
         return targets[0].record_batch
 
-    def consume(batch: Batch) -> int:
-        accepted = targets[0].record_batch(batch)
+    def consume(batch: Batch, *, timeout: float | None = None, rejections: Rejections | None = None) -> int:
+        accepted = targets[0].record_batch(batch, timeout=timeout, rejections=rejections)
         for target in targets[1:]:
             delay = 0.005
             while True:
