@@ -216,7 +216,7 @@ def test_packaged_default_config_parses() -> None:
     for signal, pipeline in config.service.pipelines.items():
         assert (pipeline.signal, pipeline.receivers, pipeline.processors, pipeline.exporters) == (
             signal,
-            ("otlpjsonfile",),
+            ("otlp", "otlpjsonfile"),
             ("batch",),
             ("parquet",),
         )
