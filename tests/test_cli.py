@@ -192,3 +192,9 @@ def test_run_default_config_starts_and_stops(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
+
+
+def test_registry_check_is_wired_into_the_main_command() -> None:
+    out = _cli("registry", "check", "--registry", "semconv")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip().startswith("0 error(s), 0 warning(s); 943 attributes")

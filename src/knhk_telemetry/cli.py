@@ -175,5 +175,14 @@ def _run(config_path: Path | None) -> int:
     return EXIT_OK
 
 
+def _add_commands() -> None:
+    """Commands that live beside their domain package (each a click command object)."""
+    from knhk_telemetry.semconv.cli import registry_command
+
+    main.add_command(registry_command, "registry")
+
+
+_add_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name="knhk-telemetry")
