@@ -177,9 +177,11 @@ def _run(config_path: Path | None) -> int:
 
 def _add_commands() -> None:
     """Commands that live beside their domain package (each a click command object)."""
+    from knhk_telemetry.loadgen import loadgen_command
     from knhk_telemetry.semconv.cli import registry_command
 
     main.add_command(registry_command, "registry")
+    main.add_command(loadgen_command, "loadgen")
 
 
 _add_commands()
