@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import textwrap
 from pathlib import Path
 from typing import Any, Literal
@@ -84,8 +86,14 @@ def make_registry() -> Registry:
     registry.register(Factory("debug", "exporter", EmptyConfig, _creators()))
     registry.register(Factory("jaeger", "exporter", EmptyConfig, _creators("traces")))
     registry.register(Factory("webhook", "exporter", WebhookConfig, _creators()))
-    registry.register(Factory("spanmetrics", "connector", EmptyConfig, _creators("traces")))
-    registry.register(Factory("nop", "connector", EmptyConfig, _creators()))
+    registry.register(
+        Factory("spanmetrics", "connector", EmptyConfig, _creators("traces"), connects=(("traces", "metrics"),))
+    )
+    registry.register(
+        Factory(
+            "nop", "connector", EmptyConfig, _creators(), connects=tuple((s, s) for s in ("traces", "metrics", "logs"))
+        )
+    )
     return registry
 
 
@@ -264,6 +272,32 @@ def test_connectors_join_pipelines() -> None:
     spec = config.connectors["spanmetrics"]
     assert (spec.kind, spec.type) == ("connector", "spanmetrics")
     assert config.service.pipelines["metrics"].receivers == ("spanmetrics",)
+
+
+@pytest.mark.parametrize(
+    ("traces_role", "metrics_role", "message"),
+    [
+        (
+            "receivers",
+            "exporters",
+            "service.pipelines.traces.receivers[0]: connector 'spanmetrics' does not emit "
+            "traces (it connects: traces -> metrics)",
+        ),
+    ],
+)
+def test_connector_signals_are_checked(traces_role: str, metrics_role: str, message: str) -> None:
+    other = {"receivers": "exporters", "exporters": "receivers"}
+    text = f"""\
+        receivers: {{otlpjsonfile: }}
+        exporters: {{nop: }}
+        connectors: {{spanmetrics: }}
+        service:
+          pipelines:
+            traces: {{{traces_role}: [spanmetrics], {other[traces_role]}: [{"nop" if traces_role == "receivers" else "otlpjsonfile"}]}}
+            metrics: {{{metrics_role}: [spanmetrics], {other[metrics_role]}: [{"otlpjsonfile" if metrics_role == "exporters" else "nop"}]}}
+        """
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse(text)
 
 
 def test_config_to_yaml_round_trips() -> None:

@@ -124,6 +124,10 @@ class Factory:
     #: one instance shared by every pipeline and signal that names the same id (receivers,
     #: file-like exporters): the Collector shares these too
     shared: bool = False
+    #: connectors only: the (input signal, output signal) pairs it joins, e.g.
+    #: ``(("traces", "metrics"),)``; ``creators`` is keyed by the input signal and the
+    #: component emits the output signal through ``CreateSettings.next_consumer``
+    connects: tuple[tuple[Signal, Signal], ...] = ()
 
     def default_config(self) -> ComponentConfig:
         return self.config_class()

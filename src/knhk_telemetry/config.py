@@ -773,9 +773,27 @@ class _Parser:
                 if elsewhere:
                     message += f" (there is {' and '.join(_article(k) for k in elsewhere)} with that id)"
                 self._fail(ipath, message)
-            if spec.kind != "connector" and signal not in spec.factory.signals():
+            if spec.kind == "connector":
+                self._check_connector_signal(spec, role, signal, ipath)
+            elif signal not in spec.factory.signals():
                 supported = ", ".join(spec.factory.signals()) or "no signal"
                 self._fail(ipath, f"{kind} {cid!r} does not support {signal} (it supports: {supported})")
+
+    def _check_connector_signal(self, spec: ComponentSpec, role: str, signal: str, ipath: str) -> None:
+        """A connector ends pipelines of its input signals and starts pipelines of its outputs."""
+        pairs = spec.factory.connects
+        if role == "exporters":
+            allowed = sorted({a for a, _ in pairs})
+            what = "consume"
+        else:
+            allowed = sorted({b for _, b in pairs})
+            what = "emit"
+        if signal not in allowed:
+            self._fail(
+                ipath,
+                f"connector {spec.id!r} does not {what} {signal} "
+                f"(it connects: {', '.join(f'{a} -> {b}' for a, b in pairs) or 'nothing'})",
+            )
 
     def _check_connector_use(
         self, pipelines: Mapping[str, PipelineSpec], connectors: Mapping[str, ComponentSpec]

@@ -68,3 +68,67 @@ def test_samples_cover_pipelines_and_components(tmp_path: Path) -> None:
     labels = {s[3].get("pipeline") for s in service.samples() if s[0].startswith("knhk_telemetry_pipeline_")}
     assert labels == {"traces/a", "traces/b"}
     service.shutdown()
+
+
+def test_connectors_join_pipelines_and_flush_before_downstream_drains(tmp_path: Path) -> None:
+    """A traces -> logs connector: its shutdown flush still reaches the logs pipeline."""
+    from knhk_telemetry.component import REGISTRY, Component, ComponentConfig, CreateSettings, Factory, Registry
+    from knhk_telemetry.model.batch import SpanBatch
+    from knhk_telemetry.model.edge import LogEntry, logs_to_batch
+
+    class CountConnector(Component):
+        def __init__(self, settings: CreateSettings) -> None:
+            super().__init__(settings.component_id)
+            assert settings.next_consumer is not None
+            self.emit = settings.next_consumer
+            self.seen = 0
+
+        def consume_spans(self, batch: SpanBatch) -> None:
+            self.seen += len(batch)
+
+        def _shutdown(self) -> None:
+            self.emit(logs_to_batch([LogEntry(body=f"spans seen: {self.seen}", time_unix_nano=1)]))
+
+    registry = Registry()
+    for factory in REGISTRY.all():
+        registry.register(factory)
+    registry.register(
+        Factory(
+            "count",
+            "connector",
+            ComponentConfig,
+            {"traces": lambda s, c: CountConnector(s)},
+            connects=(("traces", "logs"),),
+        )
+    )
+    cfg = parse_config(
+        f"""
+receivers:
+  otlpjsonfile: {{include: ["{tmp_path}/*.jsonl"], poll_interval: 20ms}}
+exporters:
+  file: {{path: "{tmp_path}/logs.jsonl"}}
+connectors:
+  count: {{}}
+service:
+  pipelines:
+    traces: {{receivers: [otlpjsonfile], exporters: [count]}}
+    logs: {{receivers: [count], exporters: [file]}}
+""",
+        registry=registry,
+    )
+    (tmp_path / "in.jsonl").write_bytes(encode_json(synthetic_spans(700, seed=2)) + b"\n")
+    service = Service(cfg)
+    service.start()
+    deadline = time.monotonic() + 30
+    while service.pipelines["traces"].stats().accepted < 700 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    service.shutdown()
+    from knhk_telemetry.exporters.file import read_otlp_json_lines
+    from knhk_telemetry.otlp.json import decode_json
+
+    bodies = [
+        decode_json(signal, line).batch.logs.column("body_str").to_pylist()
+        for signal, line in read_otlp_json_lines(tmp_path / "logs.jsonl")
+    ]
+    assert bodies == [["spans seen: 700"]]
+    assert service.pipelines["logs"].stats().exported == 1

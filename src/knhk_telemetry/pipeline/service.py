@@ -61,6 +61,8 @@ class Service:
         self._exporters: dict[tuple[str, Signal], Component] = {}
         self._receivers: dict[tuple[str, Signal], Component] = {}
         self._processors: list[Component] = []
+        self._connectors: set[tuple[str, Signal]] = set()
+        self._order: list[str] = []
         self._lock = threading.Lock()
         self._started = False
         self._stopped = False
@@ -77,20 +79,13 @@ class Service:
         self._build()
 
     # -- construction ---------------------------------------------------------------------
-    def _component(
-        self, spec: ComponentSpec, signal: Signal, consumer: Callable[..., int] | None = None
-    ) -> Component:
+    def _component(self, spec: ComponentSpec, signal: Signal, consumer: Callable[..., int] | None = None) -> Component:
         return spec.factory.create(signal, CreateSettings(spec.id, signal, consumer), spec.config)
 
     def _build(self) -> None:
         cfg = self.config
-        for pid, spec in cfg.service.pipelines.items():
-            exporters = []
-            for eid in spec.exporters:
-                key = (eid, spec.signal)
-                if key not in self._exporters:
-                    self._exporters[key] = self._component(cfg.exporters[eid], spec.signal)
-                exporters.append(self._exporters[key])
+        pipes = cfg.service.pipelines
+        for pid, spec in pipes.items():
             processors: list[Processor] = []
             for proc_id in spec.processors:
                 component = self._component(cfg.processors[proc_id], spec.signal)
@@ -102,19 +97,81 @@ class Service:
             # exporters are started and shut down by the service (they may be shared)
             self.pipelines[pid] = TelemetryPipeline(
                 pipeline_settings(cfg, spec),
-                exporters=exporters,
+                exporters=[],
                 processors={spec.signal: processors},
                 name=pid,
                 manage_exporters=False,
                 autostart=False,
                 memory_limiter=self.memory_limiter,
             )
+        # who receives from each receiver or connector id, by signal
         fanout: dict[tuple[str, Signal], list[TelemetryPipeline]] = {}
-        for pid, spec in cfg.service.pipelines.items():
+        for pid, spec in pipes.items():
             for rid in spec.receivers:
                 fanout.setdefault((rid, spec.signal), []).append(self.pipelines[pid])
+        for pid, spec in pipes.items():
+            for eid in spec.exporters:
+                key = (eid, spec.signal)
+                if key not in self._exporters:
+                    if eid in cfg.connectors:
+                        self._exporters[key] = self._connector(cfg.connectors[eid], spec.signal, fanout)
+                        self._connectors.add(key)
+                    else:
+                        self._exporters[key] = self._component(cfg.exporters[eid], spec.signal)
+                self.pipelines[pid].exporters.append(self._exporters[key])
         for (rid, signal), targets in fanout.items():
-            self._receivers[(rid, signal)] = self._component(cfg.receivers[rid], signal, _fan_out(targets))
+            if rid in cfg.receivers:
+                self._receivers[(rid, signal)] = self._component(cfg.receivers[rid], signal, _fan_out(targets))
+        self._order = self._topological_order()
+
+    def _connector(
+        self, spec: ComponentSpec, signal: Signal, fanout: dict[tuple[str, Signal], list[TelemetryPipeline]]
+    ) -> Component:
+        """A connector ending pipelines of ``signal``: what it emits goes to every pipeline that
+        lists it as a receiver, routed by the emitted batch's signal."""
+        routes = {
+            out: _fan_out(fanout[(spec.id, out)])
+            for a, out in spec.factory.connects
+            if a == signal and (spec.id, out) in fanout
+        }
+
+        def emit(batch: Batch, **kwargs: object) -> int:
+            route = routes.get(batch.SIGNAL)  # type: ignore[call-overload]
+            if route is None:
+                raise TypeError(f"connector {spec.id} emitted {batch.SIGNAL}, which no pipeline receives from it")
+            return int(route(batch, **kwargs))
+
+        return self._component(spec, signal, emit)
+
+    def _topological_order(self) -> list[str]:
+        """Pipelines ordered so that one feeding a connector comes before the pipelines the
+        connector feeds: shutting down in this order drains each upstream pipeline (and
+        flushes its connectors) while the downstream ones still accept data."""
+        pipes = self.config.service.pipelines
+        feeds: dict[str, set[str]] = {pid: set() for pid in pipes}
+        for up, up_spec in pipes.items():
+            for cid in up_spec.exporters:
+                if cid in self.config.connectors:
+                    feeds[up] |= {down for down, d in pipes.items() if cid in d.receivers}
+        indegree = {pid: 0 for pid in pipes}
+        for downs in feeds.values():
+            for down in downs:
+                indegree[down] += 1
+        ready = [pid for pid in pipes if indegree[pid] == 0]
+        order: list[str] = []
+        while ready:
+            pid = ready.pop(0)
+            order.append(pid)
+            for down in sorted(feeds[pid]):
+                indegree[down] -= 1
+                if indegree[down] == 0:
+                    ready.append(down)
+        cyclic = [pid for pid in pipes if pid not in order]
+        if cyclic:
+            log.warning(
+                "pipelines form a cycle through connectors; shutdown may drop data", extra={"pipelines": cyclic}
+            )
+        return order + cyclic
 
     def _distinct(self, components: Iterable[Component]) -> list[Component]:
         seen: dict[int, Component] = {}
@@ -130,12 +187,15 @@ class Service:
             self._started = True
         if self.memory_limiter is not None:
             self.memory_limiter.start()
-        for component in self._distinct(self._exporters.values()):
-            component.start()
+        for key, component in self._exporters.items():
+            if key not in self._connectors:
+                component.start()
         for component in self._processors:
             component.start()
         for pipeline in self.pipelines.values():
             pipeline.start()
+        for key in self._connectors:
+            self._exporters[key].start()
         for component in self._distinct(self._receivers.values()):
             component.start()
         log.info(
@@ -151,12 +211,24 @@ class Service:
             self._stopped = True
         for component in self._distinct(self._receivers.values()):
             _safe(component.shutdown, component.component_id)
-        for pipeline in self.pipelines.values():
-            _safe(pipeline.shutdown, f"pipeline {pipeline.name}")
+        pipes = self.config.service.pipelines
+        done: set[str] = set()
+        flushed: set[tuple[str, Signal]] = set()
+        for pid in self._order:
+            _safe(self.pipelines[pid].shutdown, f"pipeline {pid}")
+            done.add(pid)
+            # a connector flushes once every pipeline feeding it has drained into it
+            for key in sorted(self._connectors - flushed):
+                cid, signal = key
+                feeders = {p for p, spec in pipes.items() if cid in spec.exporters and spec.signal == signal}
+                if feeders <= done:
+                    flushed.add(key)
+                    _safe(self._exporters[key].shutdown, cid)
         for component in self._processors:
             _safe(component.shutdown, component.component_id)
-        for component in self._distinct(self._exporters.values()):
-            _safe(component.shutdown, component.component_id)
+        for key, component in self._exporters.items():
+            if key not in self._connectors:
+                _safe(component.shutdown, component.component_id)
         if self.memory_limiter is not None:
             self.memory_limiter.shutdown()
         log.info("service stopped")
