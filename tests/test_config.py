@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 import textwrap
 from pathlib import Path
 from typing import Any, Literal
@@ -275,29 +274,25 @@ def test_connectors_join_pipelines() -> None:
 
 
 @pytest.mark.parametrize(
-    ("traces_role", "metrics_role", "message"),
+    ("pipelines", "message"),
     [
         (
-            "receivers",
-            "exporters",
-            "service.pipelines.traces.receivers[0]: connector 'spanmetrics' does not emit "
-            "traces (it connects: traces -> metrics)",
+            "traces: {receivers: [spanmetrics], exporters: [nop]}\n"
+            "metrics: {receivers: [otlpjsonfile], exporters: [spanmetrics]}",
+            "traces.receivers[0]: connector 'spanmetrics' does not emit traces (it connects: traces -> metrics)",
+        ),
+        (
+            "logs: {receivers: [otlpjsonfile], exporters: [spanmetrics]}\n"
+            "metrics: {receivers: [spanmetrics], exporters: [nop]}",
+            "logs.exporters[0]: connector 'spanmetrics' does not consume logs (it connects: traces -> metrics)",
         ),
     ],
 )
-def test_connector_signals_are_checked(traces_role: str, metrics_role: str, message: str) -> None:
-    other = {"receivers": "exporters", "exporters": "receivers"}
-    text = f"""\
-        receivers: {{otlpjsonfile: }}
-        exporters: {{nop: }}
-        connectors: {{spanmetrics: }}
-        service:
-          pipelines:
-            traces: {{{traces_role}: [spanmetrics], {other[traces_role]}: [{"nop" if traces_role == "receivers" else "otlpjsonfile"}]}}
-            metrics: {{{metrics_role}: [spanmetrics], {other[metrics_role]}: [{"otlpjsonfile" if metrics_role == "exporters" else "nop"}]}}
-        """
+def test_connector_signals_are_checked(pipelines: str, message: str) -> None:
+    text = "receivers: {otlpjsonfile: }\nexporters: {nop: }\nconnectors: {spanmetrics: }\n"
+    text += "service:\n  pipelines:\n" + "".join(f"    {line}\n" for line in pipelines.splitlines())
     with pytest.raises(ConfigError, match=re.escape(message)):
-        parse(text)
+        parse_config(text, registry=REGISTRY)
 
 
 def test_config_to_yaml_round_trips() -> None:

@@ -153,7 +153,7 @@ class Service:
             for cid in up_spec.exporters:
                 if cid in self.config.connectors:
                     feeds[up] |= {down for down, d in pipes.items() if cid in d.receivers}
-        indegree = {pid: 0 for pid in pipes}
+        indegree = dict.fromkeys(pipes, 0)
         for downs in feeds.values():
             for down in downs:
                 indegree[down] += 1
