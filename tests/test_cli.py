@@ -198,3 +198,12 @@ def test_registry_check_is_wired_into_the_main_command() -> None:
     out = _cli("registry", "check", "--registry", "semconv")
     assert out.returncode == 0, out.stderr
     assert out.stderr.strip().startswith("0 error(s), 0 warning(s); 943 attributes")
+
+
+def test_live_check_is_wired_into_the_main_command(tmp_path: Path) -> None:
+    src = tmp_path / "spans.jsonl"
+    src.write_bytes(encode_json(synthetic_spans(50, seed=3)) + b"\n")
+    out = _cli("live-check", "--input", str(src), "--format", "json", "--fail-on", "none")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["statistics"]["total_entities_by_type"]["span"] == 50

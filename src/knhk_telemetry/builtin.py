@@ -15,6 +15,7 @@ BUILTIN_MODULES = (
     "knhk_telemetry.receivers.otlp.factory",
     "knhk_telemetry.receivers.otlpjsonfile.factory",
     "knhk_telemetry.processors.batch",
+    "knhk_telemetry.processors.semconv",
     "knhk_telemetry.exporters.nop",
     "knhk_telemetry.exporters.debug",
     "knhk_telemetry.exporters.file.factory",

@@ -179,8 +179,10 @@ def _add_commands() -> None:
     """Commands that live beside their domain package (each a click command object)."""
     from knhk_telemetry.loadgen import loadgen_command
     from knhk_telemetry.semconv.cli import registry_command
+    from knhk_telemetry.semconv.livecheck.cli import live_check_command
 
     main.add_command(registry_command, "registry")
+    main.add_command(live_check_command, "live-check")
     main.add_command(loadgen_command, "loadgen")
 
 
