@@ -20,6 +20,7 @@ BUILTIN_MODULES = (
     "knhk_telemetry.exporters.debug",
     "knhk_telemetry.exporters.file.factory",
     "knhk_telemetry.exporters.parquet.factory",
+    "knhk_telemetry.connectors.spanmetrics.factory",
 )
 
 

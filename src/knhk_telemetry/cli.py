@@ -180,9 +180,11 @@ def _add_commands() -> None:
     from knhk_telemetry.loadgen import loadgen_command
     from knhk_telemetry.semconv.cli import registry_command
     from knhk_telemetry.semconv.livecheck.cli import live_check_command
+    from knhk_telemetry.stream.cli import windows_command
 
     main.add_command(registry_command, "registry")
     main.add_command(live_check_command, "live-check")
+    main.add_command(windows_command, "windows")
     main.add_command(loadgen_command, "loadgen")
 
 
