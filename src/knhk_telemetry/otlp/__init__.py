@@ -1,11 +1,27 @@
 """OTLP wire codecs: protobuf and OTLP/JSON <-> columnar batches.
 
-``proto`` is the reference protobuf codec (the oracle faster decoders are tested against);
+``decode*``/``encode*`` here dispatch (``codec``): the compiled numba codecs (``fast``,
+``fastenc``) once warmed up, the reference ``proto`` codec until then; both give identical
+results. ``proto`` is the reference, the oracle the compiled codecs are tested against;
 ``json`` speaks OTLP/JSON through it. Decoders return ``Decoded[batch]``: the batch plus the
 spans, log records and exemplars refused for malformed ids, counted by reason. Bytes or JSON
 that do not parse raise :class:`knhk_telemetry.errors.DecodeError`.
 """
 
+from knhk_telemetry.otlp.codec import (
+    WarmupReport,
+    decode,
+    decode_logs,
+    decode_metrics,
+    decode_traces,
+    encode,
+    encode_logs,
+    encode_metrics,
+    encode_traces,
+    set_mode,
+    warmup,
+    warmup_in_background,
+)
 from knhk_telemetry.otlp.json import (
     decode_json,
     decode_logs_json,
@@ -21,14 +37,6 @@ from knhk_telemetry.otlp.json import (
 from knhk_telemetry.otlp.proto import (
     REQUEST_TYPES,
     Signal,
-    decode,
-    decode_logs,
-    decode_metrics,
-    decode_traces,
-    encode,
-    encode_logs,
-    encode_metrics,
-    encode_traces,
     from_message,
     logs_from_message,
     logs_to_message,
@@ -42,6 +50,7 @@ from knhk_telemetry.otlp.proto import (
 __all__ = [
     "REQUEST_TYPES",
     "Signal",
+    "WarmupReport",
     "decode",
     "decode_json",
     "decode_logs",
@@ -65,7 +74,10 @@ __all__ = [
     "message_to_json",
     "metrics_from_message",
     "metrics_to_message",
+    "set_mode",
     "to_message",
     "traces_from_message",
     "traces_to_message",
+    "warmup",
+    "warmup_in_background",
 ]

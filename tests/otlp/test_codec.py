@@ -1,0 +1,60 @@
+"""The codec dispatch: reference until the compiled codecs are warm, identical results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from knhk_telemetry import otlp
+from knhk_telemetry.otlp import codec, proto
+from knhk_telemetry.synth import synthetic_spans
+
+
+@pytest.fixture
+def fresh_state() -> Iterator[None]:
+    saved = codec._state
+    codec._state = codec._State()
+    codec._state.mode = "auto"
+    yield
+    codec._state = saved
+
+
+def test_auto_uses_the_reference_until_warm_then_the_compiled_codec(fresh_state: None) -> None:
+    batch = synthetic_spans(300, seed=31)
+    data = proto.encode_traces(batch)
+    assert codec.active() == "reference"
+    before = otlp.decode("traces", data)
+    report = otlp.warmup()
+    assert codec.active() == "compiled"
+    assert report.decoder_cache.endswith(otlp.fast.cache_dir().name)
+    after = otlp.decode("traces", data)
+    assert before.batch == after.batch  # (the decoded batch has "" where synth has nulls)
+    assert len(after.batch) == 300
+    assert otlp.encode_traces(batch) == proto.encode_traces(batch)
+
+
+def test_reference_mode_never_uses_the_compiled_codec(fresh_state: None) -> None:
+    otlp.set_mode("reference")
+    otlp.warmup()
+    assert codec.active() == "reference"
+
+
+def test_compiled_mode_uses_it_without_an_explicit_warmup(fresh_state: None) -> None:
+    otlp.set_mode("compiled")
+    assert codec.active() == "compiled"
+
+
+def test_background_warmup_switches_once_done(fresh_state: None) -> None:
+    thread = otlp.warmup_in_background()
+    assert otlp.warmup_in_background() is thread  # once per process
+    thread.join(600)
+    assert codec.active() == "compiled"
+
+
+def test_bad_mode_names_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="unknown codec mode 'fastest'; one of auto, compiled, reference"):
+        otlp.set_mode("fastest")  # type: ignore[arg-type]
+    monkeypatch.setenv(codec.MODE_ENV, "turbo")
+    with pytest.raises(ValueError, match=r"\$KNHK_TELEMETRY_CODEC='turbo'"):
+        codec._mode_from_env()
