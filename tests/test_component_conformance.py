@@ -17,6 +17,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "parquet": {"path": "{tmp}/pq"},
     "file": {"path": "{tmp}/out.jsonl"},
     "otlpjsonfile": {"include": ["{tmp}/in/*.jsonl"]},
+    "cep": {"rules": [{"id": "r", "pattern": "count_threshold", "params": {"match": {}, "count": 2, "within": 60}}]},
     "otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}}},
 }
 

@@ -21,6 +21,7 @@ BUILTIN_MODULES = (
     "knhk_telemetry.exporters.file.factory",
     "knhk_telemetry.exporters.parquet.factory",
     "knhk_telemetry.connectors.spanmetrics.factory",
+    "knhk_telemetry.connectors.cep.factory",
 )
 
 
