@@ -8,28 +8,15 @@ this file's source and the numba/numpy versions, so an edit never loads stale ma
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
-from knhk_telemetry.otlp.fast._jit import cache_root, fingerprint, runtime_versions
+from knhk_telemetry._numba import KernelCache
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-_CACHE_DIR = cache_root() / f"stream-{fingerprint({'_kernels.py': Path(__file__).read_bytes()}, runtime_versions())}"
-
-
-def _jit(fn: F) -> F:
-    previous = getattr(numba.config, "CACHE_DIR", "")
-    setattr(numba.config, "CACHE_DIR", str(_CACHE_DIR))  # noqa: B010 - untyped module attribute
-    try:
-        return cast(F, numba.njit(cache=True, nogil=True)(fn))
-    finally:
-        setattr(numba.config, "CACHE_DIR", previous)  # noqa: B010
+CACHE = KernelCache("stream", [Path(__file__).resolve()])
+_jit = CACHE.njit()
 
 
 @_jit

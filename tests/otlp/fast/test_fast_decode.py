@@ -285,33 +285,12 @@ def test_fuzz_in_a_subprocess_never_crashes_and_agrees() -> None:
 # -- cache ------------------------------------------------------------------------------------
 
 
-def test_cache_directory_changes_with_every_fingerprint_input(tmp_path: Path) -> None:
-    sources = _jit.package_sources()
-    versions = _jit.runtime_versions()
-    base = _jit.cache_dir_for(tmp_path, sources, versions)
-    assert base.parent == tmp_path
-    assert base.name.startswith("otlp-fast-")
-    assert _jit.cache_dir_for(tmp_path, sources, versions) == base
-    changed_source = dict(sources)
-    changed_source["_common.py"] = sources["_common.py"] + b"\n# one more comment\n"
-    assert _jit.cache_dir_for(tmp_path, changed_source, versions) != base
-    for key in ("numba", "llvmlite", "numpy", "python"):
-        assert _jit.cache_dir_for(tmp_path, sources, {**versions, key: "0.0"}) != base
-    assert sorted(sources) == sorted(p.name for p in Path(fast.__file__).parent.glob("*.py"))
-
-
 def test_kernels_are_cached_in_the_fingerprinted_directory() -> None:
     directory = fast.cache_dir()
-    assert directory == _jit.CACHE_DIR
-    assert directory.name == "otlp-fast-" + _jit.fingerprint(_jit.package_sources(), _jit.runtime_versions())
+    assert directory == _jit.CACHE.directory
+    assert directory.name == "otlp-fast-" + _jit.CACHE.fingerprint
+    assert sorted(_jit.CACHE.sources) == sorted(p.name for p in Path(fast.__file__).parent.glob("*.py"))
     assert any(directory.rglob("*.nbi")), "warmup() should have written numba index files"
-
-
-def test_cache_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(_jit.CACHE_ENV, str(tmp_path))
-    assert _jit.cache_root() == tmp_path
-    monkeypatch.delenv(_jit.CACHE_ENV)
-    assert _jit.cache_root() == Path.home() / ".cache" / "knhk-telemetry" / "numba"
 
 
 def test_request_types_cover_every_signal() -> None:

@@ -211,26 +211,12 @@ def test_encode_refuses_other_types() -> None:
 # -- the cache directory ----------------------------------------------------------------
 
 
-def test_cache_directory_is_named_by_sources_and_versions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(_cache.ENV_VAR, str(tmp_path))
-    first = _cache.cache_dir()
-    assert first.parent == tmp_path
-    assert first.name == f"fastenc-{_cache.fingerprint()}"
-    monkeypatch.setattr(_cache.numba, "__version__", "0.0.0-other")
-    assert _cache.cache_dir() != first
-    monkeypatch.delenv(_cache.ENV_VAR)
-    assert _cache.cache_root() == Path.home() / ".cache" / "knhk-telemetry" / "numba"
-
-
-def test_locator_claims_only_this_package() -> None:
-    def elsewhere() -> None: ...
-
-    assert _cache._Locator.from_function(elsewhere, __file__) is None
-    from knhk_telemetry.otlp.fastenc import _wire
-
-    locator = _cache._Locator.from_function(_wire.vlen.py_func, _wire.__file__)
-    assert locator is not None
-    assert Path(locator.get_cache_path()).parent.name.startswith("fastenc-")
+def test_kernels_are_cached_in_the_fingerprinted_directory() -> None:
+    directory = fastenc.cache_dir()
+    assert directory == _cache.CACHE.directory
+    assert directory.name == "fastenc-" + _cache.CACHE.fingerprint
+    assert sorted(_cache.CACHE.sources) == sorted(p.name for p in Path(fastenc.__file__).parent.glob("*.py"))
+    assert any(directory.rglob("*.nbi")), "warmup() should have written numba index files"
 
 
 def test_every_batch_shape_uses_the_one_compiled_signature() -> None:

@@ -21,15 +21,13 @@ from typing import Any
 import numpy as np
 
 from knhk_telemetry.model.batch import Batch, LogBatch, MetricBatch, SpanBatch
-from knhk_telemetry.otlp.fastenc import _cache, _logs, _traces
 from knhk_telemetry.otlp.fastenc import _columns as C
+from knhk_telemetry.otlp.fastenc import _logs, _traces
 from knhk_telemetry.otlp.fastenc._cache import cache_dir
 from knhk_telemetry.otlp.fastenc._front import attributes, envelope, fail, finish, i8, u32, u64, values
 from knhk_telemetry.otlp.fastenc._metrics import encode_metrics
 
 __all__ = ["cache_dir", "encode", "encode_logs", "encode_metrics", "encode_traces", "warmup"]
-
-_cache.install()
 
 
 def encode_traces(batch: SpanBatch) -> bytes:

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from knhk_telemetry.otlp.fastenc import _cache
 from knhk_telemetry.otlp.fastenc._wire import (
     ERR_NONE,
     ERR_PARENT,
@@ -42,9 +41,6 @@ from knhk_telemetry.otlp.fastenc._wire import (
     wuvar,
     wvar,
 )
-
-_cache.install()
-
 
 #: table numbers in the kernel's error result
 TABLES = ("resource_attributes", "scopes", "scope_attributes", "logs", "log_attributes")

@@ -12,14 +12,11 @@ int64 as ten-byte varints. Column tuples are the shapes described in ``_columns`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
-from numba import njit
 
-from knhk_telemetry.otlp.fastenc import _cache
-
-_cache.install()
+from knhk_telemetry.otlp.fastenc._cache import CACHE
 
 _U7 = np.uint64(7)
 _U80 = np.uint64(0x80)
@@ -35,7 +32,7 @@ ERR_SIZE = 3
 ERR_METRIC_TYPE = 4
 
 #: Kernels that allocate (the entry points) run with numba's reference counting (NRT).
-JIT: dict[str, Any] = {"cache": True, "nogil": True}
+JIT: dict[str, Any] = {}
 #: Everything that loops over rows runs without it (``_nrt=False``): with it, numba wraps the
 #: arrays taken out of column tuples in reference-count updates (atomic calls) inside the
 #: loops, which cost 30x the encoding itself. Such functions write into arrays they are given.
@@ -47,8 +44,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _decorator(options: dict[str, Any]) -> Callable[[_F], _F]:
-    """``njit(**options)`` typed for mypy (numba ships no annotations)."""
-    return cast(Callable[[_F], _F], njit(**options))
+    """``njit(cache=True, nogil=True, **options)`` into this package's kernel cache."""
+    return CACHE.njit(**options)
 
 
 #: decorators of the three kinds above
