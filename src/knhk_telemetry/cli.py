@@ -97,13 +97,16 @@ def _load(config_path: Path | None) -> Any:
 
 @main.command()
 def warmup() -> None:
-    """Compile (or load) the compiled OTLP codecs into their cache, so that `run` serves at
-    full speed from its first request. Run it after installing or upgrading."""
+    """Compile (or load) the numba kernels (OTLP codecs, window kernels) into their cache, so
+    that `run` serves at full speed from its first request. Run it after installing or upgrading."""
     from knhk_telemetry.otlp import warmup as warm
+    from knhk_telemetry.stream import _kernels
 
     report = warm()
     click.echo(f"decoder: {report.decoder_s:.2f} s, cache {report.decoder_cache}")
     click.echo(f"encoder: {report.encoder_s:.2f} s, cache {report.encoder_cache}")
+    windows_s = _kernels.warmup()
+    click.echo(f"windows: {windows_s:.2f} s, cache {_kernels.CACHE.directory}")
 
 
 @main.command("validate-config")

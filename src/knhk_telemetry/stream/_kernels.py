@@ -109,3 +109,14 @@ def interval_groups(
         np.ascontiguousarray(start, dtype=np.int64),
         np.ascontiguousarray(end, dtype=np.int64),
     )
+
+
+def warmup() -> float:
+    """Load (compiling on a cold cache) both kernels; returns the seconds it took."""
+    import time
+
+    t0 = time.perf_counter()
+    one = np.zeros(1, dtype=np.int64)
+    reduce_pairs(one, np.zeros(1, dtype=np.int32), np.ones(1, dtype=np.int64), 1)
+    interval_groups(one, one, one + 1)
+    return time.perf_counter() - t0
