@@ -75,6 +75,11 @@ class Component:
     def _shutdown(self) -> None:
         """Flush and release resources (override); called at most once."""
 
+    def attach(self, settings: CreateSettings) -> None:
+        """This (shared) instance also serves ``settings.signal``: the service calls it, instead
+        of the factory, for every signal after the first. A receiver registers the signal's
+        ``next_consumer``; most exporters need nothing."""
+
     def consume(self, batch: Batch) -> None:
         """Dispatch a batch to the per-signal method."""
         if isinstance(batch, SpanBatch):
@@ -121,8 +126,9 @@ class Factory:
     kind: Kind
     config_class: builtins.type[ComponentConfig]
     creators: dict[Signal, Creator] = field(default_factory=dict)
-    #: one instance shared by every pipeline and signal that names the same id (receivers,
-    #: file-like exporters): the Collector shares these too
+    #: one instance per id, shared by every pipeline and signal that names it (receivers that
+    #: own a port, exporters that own a file), as the Collector's sharedcomponent: the service
+    #: creates it once and calls ``Component.attach`` for each further signal
     shared: bool = False
     #: connectors only: the (input signal, output signal) pairs it joins, e.g.
     #: ``(("traces", "metrics"),)``; ``creators`` is keyed by the input signal and the

@@ -420,25 +420,17 @@ def test_unwritable_directory_raises_export_error_naming_the_path(tmp_path: Path
     exp.shutdown()
 
 
-def test_factory_shares_one_instance_per_id(tmp_path: Path) -> None:
+def test_one_instance_serves_every_signal_attached_to_it(tmp_path: Path) -> None:
     config = FileExporterConfig(path=str(tmp_path / "out.json"), flush_interval=0)
-    first = FACTORY.create("traces", CreateSettings("file/x", "traces"), config)
-    second = FACTORY.create("logs", CreateSettings("file/x", "logs"), config)
-    other = FACTORY.create("traces", CreateSettings("file/y", "traces"), config)
-    assert first is second
-    assert other is not first
-    assert isinstance(first, FileExporter)
-    first.start()
+    exporter = FACTORY.create("traces", CreateSettings("file/x", "traces"), config)
+    assert isinstance(exporter, FileExporter)
+    exporter.attach(CreateSettings("file/x", "logs"))  # as the service does for a shared factory
+    exporter.start()
     assert (tmp_path / "out.json").read_bytes() == b""  # opened at start
-    first.consume_spans(spans("a"))
-    second.consume_logs(logs("b"))
-    first.shutdown()
-    other.shutdown()
+    exporter.consume_spans(spans("a"))
+    exporter.consume_logs(logs("b"))
+    exporter.shutdown()
     assert [s for s, _ in read_otlp_json_lines(tmp_path / "out.json")] == ["traces", "logs"]
-    # a shut-down instance is not handed out again
-    again = FACTORY.create("traces", CreateSettings("file/x", "traces"), config)
-    assert again is not first
-    again.shutdown()
     assert FACTORY.type == "file"
     assert FACTORY.signals() == ("traces", "metrics", "logs")
 

@@ -119,9 +119,11 @@ def make(tmp_path: Path) -> Iterator[Callable[..., OtlpJsonFileReceiver]]:
         config.validate_config("receivers.otlpjsonfile")
         receiver = None
         for signal, consumer in consumers.items():
-            created = FACTORY.create(signal, CreateSettings(component_id, signal, consumer), config)
-            assert receiver is None or created is receiver
-            receiver = created
+            settings = CreateSettings(component_id, signal, consumer)
+            if receiver is None:  # as the service does with a shared factory
+                receiver = FACTORY.create(signal, settings, config)
+            else:
+                receiver.attach(settings)
         assert isinstance(receiver, OtlpJsonFileReceiver)
         made.append(receiver)
         return receiver
@@ -339,8 +341,8 @@ def test_two_consumers_of_one_signal_both_get_every_batch(tmp_path: Path, make: 
     first, second = Collect(), Collect()
     config = OtlpJsonFileConfig(include=(str(tmp_path / "*.json"),), poll_interval=0.01)
     receiver = FACTORY.create("traces", CreateSettings("otlpjsonfile/two", "traces", first), config)
-    assert FACTORY.create("traces", CreateSettings("otlpjsonfile/two", "traces", second), config) is receiver
-    assert FACTORY.create("traces", CreateSettings("otlpjsonfile/two", "traces", second), config) is receiver
+    receiver.attach(CreateSettings("otlpjsonfile/two", "traces", second))
+    receiver.attach(CreateSettings("otlpjsonfile/two", "traces", second))  # the same consumer once
     receiver.start()
     receiver.shutdown()
     assert names(first.batches) == names(second.batches) == [["a"]]
@@ -438,20 +440,14 @@ def test_lifecycle_shutdown_twice_and_without_start(tmp_path: Path) -> None:
     assert m["knhk_telemetry_receiver_open_files", "", ""] == 0.0
 
 
-def test_factory_needs_a_consumer_and_a_fresh_instance_after_shutdown(tmp_path: Path) -> None:
+def test_factory_needs_a_consumer(tmp_path: Path) -> None:
     config = OtlpJsonFileConfig(include=(str(tmp_path / "*.json"),))
     with pytest.raises(ConfigError, match="receiver otlpjsonfile/x needs a next consumer for traces"):
         FACTORY.create("traces", CreateSettings("otlpjsonfile/x", "traces"), config)
     first = FACTORY.create("traces", CreateSettings("otlpjsonfile/x", "traces", Collect()), config)
+    with pytest.raises(ConfigError, match="receiver otlpjsonfile/x needs a next consumer for logs"):
+        first.attach(CreateSettings("otlpjsonfile/x", "logs"))
     first.shutdown()
-    second = FACTORY.create("traces", CreateSettings("otlpjsonfile/x", "traces", Collect()), config)
-    assert second is not first
-    other = FACTORY.create(
-        "traces", CreateSettings("otlpjsonfile/x", "traces", Collect()), config.model_copy(update={"start_at": "end"})
-    )
-    assert other is not second
-    second.shutdown()
-    other.shutdown()
 
 
 def test_config_defaults_and_validation() -> None:

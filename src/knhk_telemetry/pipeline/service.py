@@ -62,6 +62,7 @@ class Service:
         self._receivers: dict[tuple[str, Signal], Component] = {}
         self._processors: list[Component] = []
         self._connectors: set[tuple[str, Signal]] = set()
+        self._shared: dict[tuple[str, str], Component] = {}
         self._order: list[str] = []
         self._lock = threading.Lock()
         self._started = False
@@ -80,7 +81,17 @@ class Service:
 
     # -- construction ---------------------------------------------------------------------
     def _component(self, spec: ComponentSpec, signal: Signal, consumer: Callable[..., int] | None = None) -> Component:
-        return spec.factory.create(signal, CreateSettings(spec.id, signal, consumer), spec.config)
+        """A new component, or for a ``shared`` factory the id's one instance, attached to
+        ``signal`` (so one receiver owns one port whatever signals flow through it)."""
+        settings = CreateSettings(spec.id, signal, consumer)
+        if not spec.factory.shared:
+            return spec.factory.create(signal, settings, spec.config)
+        existing = self._shared.get((spec.kind, spec.id))
+        if existing is None:
+            existing = self._shared[(spec.kind, spec.id)] = spec.factory.create(signal, settings, spec.config)
+        else:
+            existing.attach(settings)
+        return existing
 
     def _build(self) -> None:
         cfg = self.config

@@ -117,18 +117,17 @@ def test_bad_config_names_the_key(registry: Registry, body: str, message: str) -
     assert str(info.value).startswith(message)
 
 
-def test_the_factory_shares_one_receiver_per_id(sink_class: Any) -> None:
+def test_one_receiver_serves_the_signals_attached_to_it(sink_class: Any) -> None:
     config = OtlpReceiverConfig(protocols={"grpc": {"endpoint": "127.0.0.1:0"}})
-    traces = FACTORY.create("traces", CreateSettings("otlp", "traces", sink_class()), config)
-    logs = FACTORY.create("logs", CreateSettings("otlp", "logs", sink_class()), config)
-    assert traces is logs
-    assert isinstance(traces, OtlpReceiver)
-    assert traces.signals() == ("traces", "logs")
-    # a second consumer for a signal that has one means another service: another receiver
-    again = FACTORY.create("traces", CreateSettings("otlp", "traces", sink_class()), config)
-    assert again is not traces
-    traces.shutdown()  # never started: safe
-    again.shutdown()
+    receiver = FACTORY.create("traces", CreateSettings("otlp", "traces", sink_class()), config)
+    assert isinstance(receiver, OtlpReceiver)
+    receiver.attach(CreateSettings("otlp", "logs", sink_class()))
+    assert receiver.signals() == ("traces", "logs")
+    with pytest.raises(ConfigError, match="receiver otlp already has a consumer for traces"):
+        receiver.attach(CreateSettings("otlp", "traces", sink_class()))
+    with pytest.raises(ConfigError, match="receiver otlp needs a next consumer for metrics"):
+        receiver.attach(CreateSettings("otlp", "metrics"))
+    receiver.shutdown()  # never started: safe
 
 
 def test_a_service_routes_each_signal_to_its_pipeline(registry: Registry) -> None:

@@ -36,7 +36,7 @@ from typing import Literal
 
 import zstandard
 
-from knhk_telemetry.component import Component, Signal
+from knhk_telemetry.component import Component, CreateSettings, Signal
 from knhk_telemetry.errors import ExportError, PipelineClosedError
 from knhk_telemetry.exporters.file.config import FileExporterConfig, RotationConfig
 from knhk_telemetry.model.batch import Batch, LogBatch, MetricBatch, SpanBatch
@@ -260,6 +260,10 @@ class FileExporter(Component):
     @property
     def is_shut_down(self) -> bool:
         return self._shut_down
+
+    def attach(self, settings: CreateSettings) -> None:
+        """A pipeline sends ``settings.signal`` here: its file is opened at start."""
+        self.serve(settings.signal)
 
     def serve(self, signal: Signal) -> None:
         """Declare that a pipeline sends ``signal`` here (its file is opened at start)."""

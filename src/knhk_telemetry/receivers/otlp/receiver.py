@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from knhk_telemetry import otlp
-from knhk_telemetry.component import SIGNALS, Component, Signal
+from knhk_telemetry.component import SIGNALS, Component, CreateSettings, Signal
 from knhk_telemetry.errors import (
     BackpressureError,
     ConfigError,
@@ -242,6 +242,12 @@ class OtlpReceiver(Component):
         if existing is not None and existing.fn is not consumer:
             raise ConfigError(f"receiver {self.component_id} already has a consumer for {signal}")
         self._consumers[signal] = _Consumer(consumer, _takes_options(consumer))
+
+    def attach(self, settings: CreateSettings) -> None:
+        """Serve ``settings.signal`` too, handing its requests to ``settings.next_consumer``."""
+        if settings.next_consumer is None:
+            raise ConfigError(f"receiver {self.component_id} needs a next consumer for {settings.signal}")
+        self.register(settings.signal, settings.next_consumer)
 
     def serves(self, signal: Signal) -> bool:
         return signal in self._consumers

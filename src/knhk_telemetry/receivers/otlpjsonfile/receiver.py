@@ -36,8 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from knhk_telemetry.component import Component, Signal
-from knhk_telemetry.errors import BackpressureError, DecodeError, PipelineClosedError
+from knhk_telemetry.component import Component, CreateSettings, Signal
+from knhk_telemetry.errors import BackpressureError, ConfigError, DecodeError, PipelineClosedError
 from knhk_telemetry.exporters.file.lines import (
     CHUNK_SIZE,
     Compression,
@@ -115,6 +115,12 @@ class OtlpJsonFileReceiver(Component):
     @property
     def is_shut_down(self) -> bool:
         return self._shut_down
+
+    def attach(self, settings: CreateSettings) -> None:
+        """Serve ``settings.signal`` too, handing its lines to ``settings.next_consumer``."""
+        if settings.next_consumer is None:
+            raise ConfigError(f"receiver {self.component_id} needs a next consumer for {settings.signal}")
+        self.register(settings.signal, settings.next_consumer)
 
     def register(self, signal: Signal, consumer: Consumer) -> None:
         """Send lines of ``signal`` to ``consumer`` too (each consumer once per signal)."""
