@@ -264,7 +264,7 @@ def main() -> None:
     print(f"{'engine, 7 threshold rules':42} {thr_rate:14,.0f} {thr_alerts:8}")
     print(f"{'engine, 10 rules, first ' + format(len(rows), ',') + ' events':42} {sub_rate:14,.0f} {sub_alerts:8}")
     print(f"{'baseline (Python per event), same subset':42} {base_rate:14,.0f} {base_alerts:8}")
-    print(f"speed-up on the subset: {sub_rate / base_rate:.0f}x")
+    print(f"speed-up on the subset: {sub_rate / base_rate:.1f}x")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
