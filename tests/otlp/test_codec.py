@@ -10,6 +10,9 @@ from knhk_telemetry import otlp
 from knhk_telemetry.otlp import codec, proto
 from knhk_telemetry.synth import synthetic_spans
 
+# a cold numba cache compiles the kernels for minutes (CI warms it first: .ci/run)
+pytestmark = pytest.mark.timeout(1200)
+
 
 @pytest.fixture
 def fresh_state() -> Iterator[None]:
