@@ -246,7 +246,7 @@ def test_otlp_http_listener_prints_report_after_inactivity(registry_dir: Path) -
     thread.start()
     r = _run(
         "--registry", str(registry_dir), "--otlp", "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}",
-        "--otlp-http-endpoint", f"127.0.0.1:{http_port}", "--inactivity-timeout", "1", "--format", "json", "--fail-on", "none",
+        "--otlp-http-endpoint", f"127.0.0.1:{http_port}", "--inactivity-timeout", "5", "--format", "json", "--fail-on", "none",
     )  # fmt: skip
     thread.join()
     assert sent == [200]
