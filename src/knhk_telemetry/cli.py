@@ -171,8 +171,9 @@ def _run(config_path: Path | None) -> int:
         return EXIT_START
     from knhk_telemetry.otlp import warmup_in_background
 
-    # the reference codec serves until the compiled one is loaded (minutes on a cold cache)
-    warmup_in_background()
+    # the reference codec serves until the compiled one is loaded: a warm cache loads in about
+    # a second (wait for it), a cold one compiles for minutes (serve meanwhile)
+    warmup_in_background().join(timeout=5.0)
     log.info(
         "knhk-telemetry %s running",
         __version__,

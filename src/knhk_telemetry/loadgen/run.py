@@ -344,7 +344,11 @@ def _latency_summary(latencies: list[float]) -> dict[str, float]:
 
 
 def build_pool(config: LoadConfig) -> RequestPool:
-    """The request pool a run with ``config`` sends from."""
+    """The request pool a run with ``config`` sends from. The compiled encoder builds it when
+    its cache is warm (loaded within seconds); otherwise the reference encoder does."""
+    from knhk_telemetry.otlp import warmup_in_background
+
+    warmup_in_background().join(timeout=5.0)
     return RequestPool(
         size=config.pool_size,
         spans_per_request=config.spans_per_request,
