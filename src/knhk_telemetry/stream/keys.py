@@ -1,19 +1,21 @@
-"""Group-by keys and event columns of span batches, computed per batch without a loop per span.
+"""Group-by keys and event columns of span, log and metric batches, computed without a loop per item.
 
-Dimensions (``group_by`` entries):
+Dimensions (``group_by`` entries) by signal:
 
-- ``span.name``, ``span.kind``, ``status.code``, ``scope.name``: span fields (kind and status as
-  their OTLP enum names, ``SPAN_KIND_SERVER``, ``STATUS_CODE_ERROR``, as the spanmetrics
-  connector writes them);
-- ``resource.<key>``: a resource attribute only;
-- any other name: the span attribute, else the resource attribute (so ``service.name`` is the
-  resource's), as the Collector's spanmetrics connector looks dimensions up.
+- spans: ``span.name``, ``span.kind``, ``status.code`` (kind and status as their OTLP enum
+  names, ``SPAN_KIND_SERVER``, ``STATUS_CODE_ERROR``, as the spanmetrics connector writes them);
+- log records: ``severity_text``, ``severity_number`` (an int), ``event_name``;
+- metric data points: ``metric.name``, ``metric.unit``, ``metric.type`` (``GAUGE``, ``SUM``...);
+- all: ``scope.name``; ``resource.<key>`` (a resource attribute only); any other name is the
+  item's attribute (span, log record or data point attribute), else the resource attribute (so
+  ``service.name`` is the resource's), as the Collector's spanmetrics connector looks them up.
 
-Each dimension becomes a per-span integer code (``-1`` = missing) over a small dictionary of
+Each dimension becomes a per-item integer code (``-1`` = missing) over a small dictionary of
 values; the codes of all dimensions are combined pairwise and re-densified after each step, so
 the work is a few O(n) numpy passes and one Python step per *distinct* key of the batch.
-Missing values appear as ``None`` in the key. String, int, double and bool attribute values are
-supported; bytes, arrays and maps count as missing.
+Missing values appear as ``None`` in the key; so do empty ``severity_text``, ``event_name`` and
+``metric.unit`` (OTLP's "unset"). String, int, double and bool attribute values are supported;
+bytes, arrays and maps count as missing.
 """
 
 from __future__ import annotations
@@ -25,14 +27,28 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from knhk_telemetry.model.batch import SpanBatch
-from knhk_telemetry.model.schema import SpanKind, StatusCode, ValueType
+from knhk_telemetry.model.batch import Batch, LogBatch, MetricBatch, SpanBatch
+from knhk_telemetry.model.schema import MetricType, NumberKind, SpanKind, StatusCode, ValueType
 
-__all__ = ["DEFAULT_GROUP_BY", "KeyTable", "batch_keys", "dimension_codes", "numeric_column"]
+__all__ = [
+    "DEFAULT_GROUP_BY",
+    "DEFAULT_LOG_GROUP_BY",
+    "DEFAULT_METRIC_GROUP_BY",
+    "KeyTable",
+    "batch_keys",
+    "dimension_codes",
+    "metric_values",
+    "numeric_column",
+]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 DEFAULT_GROUP_BY: tuple[str, ...] = ("service.name", "span.name", "span.kind", "status.code")
+DEFAULT_LOG_GROUP_BY: tuple[str, ...] = ("service.name", "severity_text")
+DEFAULT_METRIC_GROUP_BY: tuple[str, ...] = ("service.name", "metric.name")
+_METRIC_TYPE_NAMES = {t.value: t.name for t in MetricType}
+#: the attribute table of each batch type's items
+_ITEM_ATTRIBUTES = {SpanBatch: "span_attributes", LogBatch: "log_attributes", MetricBatch: "point_attributes"}
 _KIND_NAMES = [f"SPAN_KIND_{k.name}" for k in SpanKind]
 _STATUS_NAMES = [f"STATUS_CODE_{s.name}" for s in StatusCode]
 #: dense re-coding uses a presence array up to this many combined codes, np.unique beyond
@@ -91,30 +107,87 @@ def _attribute_codes(attrs: pa.Table, n_rows: int, key: str) -> tuple[I64, list[
     return codes, values
 
 
-def dimension_codes(batch: SpanBatch, dim: str) -> tuple[I64, list[Any]]:  # noqa: PLR0911 - one per kind
-    """Per-span codes (``-1`` missing) and the value of each code for one group-by dimension."""
-    spans = batch.spans
-    n = spans.num_rows
-    if dim == "span.name":
-        return _dict_codes(spans.column("name"))
-    if dim == "span.kind":
-        k = _int_column(spans, "kind", -1)
-        return np.where((k >= 0) & (k < len(_KIND_NAMES)), k, -1), list(_KIND_NAMES)
-    if dim == "status.code":
-        s = _int_column(spans, "status_code", 0)
-        return np.where((s >= 0) & (s < len(_STATUS_NAMES)), s, -1), list(_STATUS_NAMES)
+def _string_codes(col: pa.ChunkedArray | pa.Array, *, empty_is_missing: bool) -> tuple[I64, list[Any]]:
+    """Codes of a string column (dictionary-encoded or not); ``""`` may count as missing."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if not pa.types.is_dictionary(col.type):
+        col = col.dictionary_encode()
+    codes, values = _dict_codes(col)
+    if empty_is_missing and "" in values:
+        codes = np.where(codes == values.index(""), -1, codes)
+    return codes, values
+
+
+def _small_int_codes(values: I64) -> tuple[I64, list[Any]]:
+    """Codes of an int column with few distinct values (e.g. severity numbers): one O(n) pass."""
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int64), []
+    lo, hi = int(values.min()), int(values.max())
+    present = np.zeros(hi - lo + 1, dtype=np.bool_)
+    present[values - lo] = True
+    distinct = np.flatnonzero(present)
+    remap = np.cumsum(present, dtype=np.int64) - 1
+    return remap[values - lo], [int(v) + lo for v in distinct]
+
+
+def _metric_rows(batch: MetricBatch) -> I64:
+    """The metric row of each data point."""
+    return _int_column(batch.points, "metric", 0)
+
+
+def _item_scopes(batch: Batch) -> I64:
+    if isinstance(batch, MetricBatch):
+        return _int_column(batch.metrics, "scope", -1)[_metric_rows(batch)] if len(batch) else np.zeros(0, np.int64)
+    return _int_column(batch.items, "scope", -1)
+
+
+def _signal_field(batch: Batch, dim: str) -> tuple[I64, list[Any]] | None:  # noqa: PLR0911 - one per field
+    """Codes of a signal-specific field dimension, or None when ``dim`` is not one."""
+    items = batch.items
+    if isinstance(batch, SpanBatch):
+        if dim == "span.name":
+            return _dict_codes(items.column("name"))
+        if dim == "span.kind":
+            k = _int_column(items, "kind", -1)
+            return np.where((k >= 0) & (k < len(_KIND_NAMES)), k, -1), list(_KIND_NAMES)
+        if dim == "status.code":
+            s = _int_column(items, "status_code", 0)
+            return np.where((s >= 0) & (s < len(_STATUS_NAMES)), s, -1), list(_STATUS_NAMES)
+    elif isinstance(batch, LogBatch):
+        if dim in ("severity_text", "event_name"):
+            return _string_codes(items.column(dim), empty_is_missing=True)
+        if dim == "severity_number":
+            return _small_int_codes(_int_column(items, "severity_number", 0))
+    elif isinstance(batch, MetricBatch) and dim in ("metric.name", "metric.unit", "metric.type"):
+        rows = _metric_rows(batch)
+        metrics = batch.metrics
+        if dim == "metric.type":
+            mc, mv = _small_int_codes(_int_column(metrics, "type", 0))
+            names = [_METRIC_TYPE_NAMES.get(v, str(v)) for v in mv]
+        else:
+            col = metrics.column("name" if dim == "metric.name" else "unit")
+            mc, names = _string_codes(col, empty_is_missing=dim == "metric.unit")
+        return (mc[rows] if len(batch) else np.zeros(0, np.int64)), names
+    return None
+
+
+def dimension_codes(batch: Batch, dim: str) -> tuple[I64, list[Any]]:
+    """Per-item codes (``-1`` missing) and the value of each code for one group-by dimension."""
+    n = len(batch)
+    field = _signal_field(batch, dim)
+    if field is not None:
+        return field
     if dim == "scope.name":
-        scope = _int_column(spans, "scope", -1)
-        scodes, svals = _dict_codes(
-            pa.chunked_array([batch.scopes.column("name").combine_chunks().dictionary_encode()])
-        )
+        scope = _item_scopes(batch)
+        scodes, svals = _string_codes(batch.scopes.column("name"), empty_is_missing=False)
         return scodes[scope] if n else np.zeros(0, np.int64), svals
     resource_rows = batch.item_resource_index() if n else np.zeros(0, dtype=np.int64)
     n_res = batch.resources.num_rows
     if dim.startswith("resource."):
         rc, rv = _attribute_codes(batch.table("resource_attributes"), n_res, dim.removeprefix("resource."))
         return (rc[resource_rows] if n else rc[:0]), rv
-    sc, sv = _attribute_codes(batch.table("span_attributes"), n, dim)
+    sc, sv = _attribute_codes(batch.table(_ITEM_ATTRIBUTES[type(batch)]), n, dim)
     rc, rv = _attribute_codes(batch.table("resource_attributes"), n_res, dim)
     if not rv:
         return sc, sv
@@ -123,14 +196,33 @@ def dimension_codes(batch: SpanBatch, dim: str) -> tuple[I64, list[Any]]:  # noq
     return out, sv + rv
 
 
-def numeric_column(batch: SpanBatch, source: str) -> F64:
-    """Per-span float values of a custom aggregation's source (``nan`` where missing/non-numeric)."""
-    spans = batch.spans
-    n = spans.num_rows
-    if source == "duration":
-        return batch.durations_ns().astype(np.float64)
-    if source in ("status.code", "span.kind"):
-        return _int_column(spans, "status_code" if source == "status.code" else "kind", -1).astype(np.float64)
+def metric_values(batch: MetricBatch) -> F64:
+    """Each data point's number value as float64 (``nan`` where unset or not a number point)."""
+    pts = batch.points
+    kind = _int_column(pts, "value_kind", NumberKind.NONE)
+    dbl = pts.column("value_double").combine_chunks().fill_null(np.nan).to_numpy(zero_copy_only=False)
+    ints = pts.column("value_int").combine_chunks().fill_null(0).to_numpy(zero_copy_only=False)
+    out: F64 = np.where(
+        kind == NumberKind.INT, ints.astype(np.float64), np.where(kind == NumberKind.DOUBLE, dbl, np.nan)
+    )
+    return out
+
+
+def numeric_column(batch: Batch, source: str) -> F64:
+    """Per-item float values of a custom aggregation's source (``nan`` where missing/non-numeric).
+
+    ``source``: spans: ``duration``, ``status.code``, ``span.kind``; metric points: ``value``;
+    any signal: a numeric dimension (``severity_number``, an attribute key, ``resource.<key>``).
+    """
+    n = len(batch)
+    if isinstance(batch, SpanBatch):
+        if source == "duration":
+            return batch.durations_ns().astype(np.float64)
+        if source in ("status.code", "span.kind"):
+            col = "status_code" if source == "status.code" else "kind"
+            return _int_column(batch.spans, col, -1).astype(np.float64)
+    if isinstance(batch, MetricBatch) and source == "value":
+        return metric_values(batch)
     codes, values = dimension_codes(batch, source)
     vals = np.array(
         [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan for v in values] + [np.nan]
@@ -231,12 +323,17 @@ def _densify(code: I64, size: int) -> tuple[I64, I64]:
     return inv.astype(np.int64), uniq.astype(np.int64)
 
 
-def batch_keys(batch: SpanBatch, dims: Sequence[str], table: KeyTable) -> tuple[I64, I64]:
-    """``(local code per span, global key id per local code)`` for ``dims``; registers new keys."""
-    n = len(batch)
+def batch_keys(batch: Batch, dims: Sequence[str], table: KeyTable, rows: I64 | None = None) -> tuple[I64, I64]:
+    """``(local code per item, global key id per local code)`` for ``dims``; registers new keys.
+
+    ``rows``: only these items (codes are then per entry of ``rows``).
+    """
+    n = len(batch) if rows is None else rows.size
     if not dims:
         return np.zeros(n, dtype=np.int64), table.ids_of([()])
     parts = [dimension_codes(batch, d) for d in dims]
+    if rows is not None:
+        parts = [(c[rows], values) for c, values in parts]
     comps: list[I64] = []  # per dimension: the code of each local key
     code = np.zeros(n, dtype=np.int64)
     k = 1

@@ -1,8 +1,14 @@
-"""``StreamProcessor``: keyed event-time windows over span batches with Flink's semantics.
+"""``StreamProcessor``: keyed event-time windows over span, log or metric batches with Flink's semantics.
+
+One processor windows one signal (``signal="traces"`` by default, ``"logs"``, ``"metrics"``):
+``knhk_telemetry.stream.signals`` turns a batch into event columns (event time, value, error
+flag), and everything below is the same code for the three signals.
 
 Time and firing (all integer nanoseconds):
 
-- Event time is the span's end time (``time="start"``: its start time).
+- Event time: a span's end time (``time="start"``: its start time); a log record's time, or
+  its observed time when the time is 0 (``time="observed"``); a metric data point's time
+  (``time="start"``: its start time).
 - Watermark, as Flink's ``BoundedOutOfOrdernessWatermarks``: ``max event time seen -
   out_of_orderness - 1``. It advances after each batch (Flink emits it periodically; here the
   batch is the period), so every event of a batch is judged against the watermark of the
@@ -33,16 +39,17 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from knhk_telemetry.model.batch import SpanBatch
+from knhk_telemetry.model.batch import Batch, LogBatch, MetricBatch, SpanBatch
 from knhk_telemetry.stream._kernels import interval_groups
-from knhk_telemetry.stream.aggregates import Aggregates, Partial, custom_values, duration_buckets
-from knhk_telemetry.stream.keys import DEFAULT_GROUP_BY, KeyTable, batch_keys, numeric_column
+from knhk_telemetry.stream.aggregates import Aggregates, Partial, custom_values, value_buckets
+from knhk_telemetry.stream.keys import KeyTable, batch_keys, numeric_column
+from knhk_telemetry.stream.signals import SIGNALS, SignalName, TimeField, extract
 from knhk_telemetry.stream.windows import Session, Sliding, Tumbling, WindowSpec, window_start
 
 __all__ = ["OVERFLOW_KEY", "StreamProcessor", "WindowConfig"]
@@ -51,6 +58,8 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 _MIN = np.iinfo(np.int64).min
 _MAX = np.iinfo(np.int64).max
+_TIMES = ("end", "start", "time", "observed")
+B = TypeVar("B", bound=Batch)
 #: key id of the overflow key (keys beyond ``max_keys`` of a window)
 OVERFLOW_KEY = -1
 
@@ -60,7 +69,9 @@ class WindowConfig:
     """How windows are cut and when they fire. Durations are integer nanoseconds."""
 
     window: WindowSpec
-    time: Literal["end", "start"] = "end"  # which span timestamp is the event time
+    # which timestamp is the event time; None: the signal's default (spans "end", logs and
+    # metrics "time"); spans: "end" | "start", logs: "time" | "observed", metrics: "time" | "start"
+    time: TimeField | None = None
     domain: Literal["event", "processing"] = "event"
     out_of_orderness: int = 0  # watermark lag behind the max event time seen; 0 = events in order
     allowed_lateness: int = 0  # how long a fired window stays open for late events; 0 = none
@@ -74,8 +85,8 @@ class WindowConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"WindowConfig.{name} must be an int >= 0, got {v!r}")
-        if self.time not in ("end", "start"):
-            raise ValueError(f"WindowConfig.time must be 'end' or 'start', got {self.time!r}")
+        if self.time is not None and self.time not in _TIMES:
+            raise ValueError(f"WindowConfig.time must be one of {', '.join(_TIMES)} or None, got {self.time!r}")
         if self.domain not in ("event", "processing"):
             raise ValueError(f"WindowConfig.domain must be 'event' or 'processing', got {self.domain!r}")
 
@@ -87,9 +98,9 @@ class _Events:
     ts: I64
     code: I64  # local key code, dense in [0, len(key_ids))
     key_ids: I64  # global key id of each local code
-    dur: I64
-    err: npt.NDArray[np.bool_]
-    buckets: npt.NDArray[np.int32]
+    val: npt.NDArray[Any] | None  # span durations (int64), metric values (float64); None for logs
+    err: npt.NDArray[np.bool_] | None  # None: no errors (metrics)
+    buckets: npt.NDArray[np.int32] | None  # sketch bucket of each value; None: no sketch (logs)
     custom: F64  # (n_custom, n)
 
     def take(self, idx: npt.NDArray[Any]) -> _Events:
@@ -97,18 +108,22 @@ class _Events:
             self.ts[idx],
             self.code[idx],
             self.key_ids,
-            self.dur[idx],
-            self.err[idx],
-            self.buckets[idx],
+            None if self.val is None else self.val[idx],
+            None if self.err is None else self.err[idx],
+            None if self.buckets is None else self.buckets[idx],
             self.custom[:, idx],
         )
 
 
-class StreamProcessor:
-    """Keyed tumbling, sliding or session windows over span batches; see the module docstring.
+class StreamProcessor(Generic[B]):
+    """Keyed tumbling, sliding or session windows over one signal's batches; see the module docstring.
 
-    ``group_by`` names the key dimensions (see ``knhk_telemetry.stream.keys``); ``on_fire`` is
-    called with each table of fired results; ``clock`` returns processing time in ns.
+    ``signal`` is what :meth:`process` takes: ``"traces"`` (SpanBatch), ``"logs"`` (LogBatch)
+    or ``"metrics"`` (MetricBatch). ``group_by`` names the key dimensions (see
+    ``knhk_telemetry.stream.keys``; default per signal: ``service.name, span.name, span.kind,
+    status.code`` / ``service.name, severity_text`` / ``service.name, metric.name``);
+    ``on_fire`` is called with each table of fired results; ``clock`` returns processing time
+    in ns. The result columns depend on the signal (:meth:`result_columns`).
 
     >>> from knhk_telemetry.synth import synthetic_spans
     >>> p = StreamProcessor(WindowConfig(window=Tumbling(10_000_000_000)), group_by=["service.name"])
@@ -118,30 +133,78 @@ class StreamProcessor:
     (2, 1000)
     """
 
+    @overload
+    def __init__(
+        self: StreamProcessor[SpanBatch],
+        config: WindowConfig | WindowSpec,
+        *,
+        signal: Literal["traces"] = "traces",
+        group_by: Sequence[str] | None = None,
+        aggregates: Aggregates | None = None,
+        on_fire: Callable[[pa.Table], None] | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: StreamProcessor[LogBatch],
+        config: WindowConfig | WindowSpec,
+        *,
+        signal: Literal["logs"],
+        group_by: Sequence[str] | None = None,
+        aggregates: Aggregates | None = None,
+        on_fire: Callable[[pa.Table], None] | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: StreamProcessor[MetricBatch],
+        config: WindowConfig | WindowSpec,
+        *,
+        signal: Literal["metrics"],
+        group_by: Sequence[str] | None = None,
+        aggregates: Aggregates | None = None,
+        on_fire: Callable[[pa.Table], None] | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None: ...
+
     def __init__(
         self,
         config: WindowConfig | WindowSpec,
         *,
-        group_by: Sequence[str] = DEFAULT_GROUP_BY,
+        signal: SignalName = "traces",
+        group_by: Sequence[str] | None = None,
         aggregates: Aggregates | None = None,
         on_fire: Callable[[pa.Table], None] | None = None,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
+        if signal not in SIGNALS:
+            raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {signal!r}")
+        self.signal: SignalName = signal
+        self._spec = SIGNALS[signal]
         self.config = config if isinstance(config, WindowConfig) else WindowConfig(window=config)
-        self.group_by = tuple(group_by)
+        if self.config.time is not None and self.config.time not in self._spec.times:
+            allowed = " or ".join(repr(t) for t in self._spec.times)
+            raise ValueError(f"WindowConfig.time for {signal} must be {allowed}, got {self.config.time!r}")
+        self._time: TimeField = self.config.time or self._spec.times[0]
+        self.group_by = tuple(self._spec.default_group_by if group_by is None else group_by)
         if len(set(self.group_by)) != len(self.group_by):
             raise ValueError(f"group_by has duplicates: {list(self.group_by)}")
         self.aggregates = aggregates or Aggregates()
         self.on_fire = on_fire
         self.clock = clock
         self._nc = len(self.aggregates.custom)
+        # the value columns: exact int64 span durations, float64 metric values, none for logs
+        self._vdtype = np.dtype(np.float64 if self._spec.value == "value" else np.int64)
+        self._track_last = self._spec.value == "value"
         self._keys = KeyTable(self.group_by)
         self._max_ts: int | None = None
         self._wm = _MIN
         self._last_arrival: int | None = None
         self._results: list[pa.Table] = []
         self._latest: pa.Table | None = None
-        self._late: list[SpanBatch] = []
+        self._late: list[B] = []
         self.stats: dict[str, int] = {
             "events": 0,
             "late_events": 0,  # sent to late_data(): every window already purged
@@ -151,6 +214,9 @@ class StreamProcessor:
             "overflow_keys": 0,  # distinct keys folded into the overflow key (per window)
             "windows_fired": 0,
         }
+        if self.signal == "metrics":
+            self.stats["non_number_points"] = 0  # histogram, exponential histogram, summary: skipped
+            self.stats["no_value_points"] = 0  # value unset, NO_RECORDED_VALUE, nan or inf: skipped
         w = self.config.window
         self._session = isinstance(w, Session)
         if isinstance(w, Tumbling | Sliding):
@@ -165,7 +231,7 @@ class StreamProcessor:
         self._purged_wm = _MIN  # windows with end - 1 + allowed_lateness <= this are gone for good
         self._dirty: dict[int, set[int]] = {}  # fired window start -> key ids changed by late events
         # sessions: a partial whose ids are session ids, and per-session metadata in id order
-        self._sess = Partial.empty(self._nc)
+        self._sess = self._empty_partial()
         self._skey = np.zeros(0, dtype=np.int64)
         self._sstart = np.zeros(0, dtype=np.int64)
         self._send = np.zeros(0, dtype=np.int64)
@@ -183,18 +249,27 @@ class StreamProcessor:
     def keys(self) -> KeyTable:
         return self._keys
 
-    def process(self, batch: SpanBatch) -> None:
-        """Add a batch: assign its spans to windows, then advance the watermark and fire."""
+    def process(self, batch: B) -> None:
+        """Add a batch: assign its events to windows, then advance the watermark and fire."""
+        if not isinstance(batch, self._spec.batch_type):
+            raise TypeError(
+                f"StreamProcessor(signal={self.signal!r}) takes a {self._spec.batch_type.__name__}, "
+                f"got {type(batch).__name__}"
+            )
         now = self.clock()
-        n = len(batch)
+        ev, rows = self._events(batch, now)
+        n = ev.ts.size
         if n == 0:
             self._advance(now)
             return
-        ev = self._events(batch, now)
         self._last_arrival = now
         self.stats["events"] += n
         late = self._insert(ev)
         if late.any():
+            if rows is not None:
+                mask = np.zeros(len(batch), dtype=np.bool_)
+                mask[rows[late]] = True
+                late = mask
             self._late.append(batch.filter(late))
         if self.config.domain == "event":
             self._max_ts = int(ev.ts.max()) if self._max_ts is None else max(self._max_ts, int(ev.ts.max()))
@@ -229,12 +304,17 @@ class StreamProcessor:
         """The most recent result of each key (its latest window, last update)."""
         return self._latest if self._latest is not None else self._empty_results()
 
-    def late_data(self, *, clear: bool = False) -> SpanBatch:
-        """The late spans (every window already purged) seen so far, as one batch."""
-        out = SpanBatch.concat(self._late) if self._late else SpanBatch.empty()
+    def late_data(self, *, clear: bool = False) -> B:
+        """The late events (every window already purged) seen so far, as one batch of the signal."""
+        kind: Any = self._spec.batch_type
+        out: B = kind.concat(self._late) if self._late else kind.empty()
         if clear:
             self._late = []
         return out
+
+    def result_columns(self) -> list[str]:
+        """The columns of this processor's result tables, in order (they depend on the signal)."""
+        return list(self._empty_results().column_names)
 
     def snapshot(self) -> dict[str, Any]:
         """The window state as plain data (key tuples instead of ids), for :meth:`merge` elsewhere."""
@@ -256,9 +336,12 @@ class StreamProcessor:
                 "offsets": offsets,
                 "buckets": ub,
                 "bucket_counts": uc,
+                "last_ts": None if p.last_ts is None else p.last_ts.copy(),
+                "last_val": None if p.last_val is None else p.last_val.copy(),
             }
 
         state: dict[str, Any] = {
+            "signal": self.signal,
             "config": self.config,
             "group_by": self.group_by,
             "aggregates": self.aggregates,
@@ -284,6 +367,8 @@ class StreamProcessor:
         Pane aggregates add up, sessions merge where they overlap or touch; the watermark becomes
         the smaller of the two, as a downstream Flink operator takes the minimum of its inputs.
         """
+        if state.get("signal", "traces") != self.signal:
+            raise ValueError(f"merge: the snapshot windows {state.get('signal', 'traces')}, not {self.signal}")
         if state["config"].window != self.config.window or tuple(state["group_by"]) != self.group_by:
             raise ValueError("merge: the snapshot has other windows or group_by")
         if state["aggregates"] != self.aggregates:
@@ -310,20 +395,26 @@ class StreamProcessor:
             self._merge_sessions(self._keys.ids_of(sp["keys"]), s["start"], s["end"], p, s["fires"])
 
     # ------------------------------------------------------------------ ingestion
-    def _events(self, batch: SpanBatch, now: int) -> _Events:
-        spans = batch.spans
-        if self.config.domain == "processing":
-            ts = np.full(len(batch), now, dtype=np.int64)
+    def _events(self, batch: Batch, now: int) -> tuple[_Events, npt.NDArray[np.int64] | None]:
+        """The batch's events (the signal's front, then keys and custom columns) and their item rows."""
+        ex = extract(batch, self._spec, self._time)
+        for reason, n in ex.skipped.items():
+            self.stats[reason] += n
+        rows = ex.rows
+        n = ex.ts.size
+        ts = np.full(n, now, dtype=np.int64) if self.config.domain == "processing" else ex.ts
+        if n == 0:
+            code, key_ids = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         else:
-            col = "end_time_unix_nano" if self.config.time == "end" else "start_time_unix_nano"
-            ts = spans.column(col).combine_chunks().fill_null(0).to_numpy(zero_copy_only=False).view(np.int64)
-        code, key_ids = batch_keys(batch, self.group_by, self._keys)
-        dur = batch.durations_ns()
-        err = spans.column("status_code").combine_chunks().fill_null(0).to_numpy(zero_copy_only=False) == 2
-        custom = np.empty((self._nc, len(batch)))
+            code, key_ids = batch_keys(batch, self.group_by, self._keys, rows)
+        custom = np.empty((self._nc, n))
         for i, c in enumerate(self.aggregates.custom):
-            custom[i] = numeric_column(batch, c.source)
-        return _Events(ts, code, key_ids, dur, err, duration_buckets(dur, self.aggregates.scale), custom)
+            col = numeric_column(batch, c.source)
+            custom[i] = col if rows is None else col[rows]
+        return _Events(ts, code, key_ids, ex.values, ex.errors, self._buckets(ex.values), custom), rows
+
+    def _buckets(self, values: npt.NDArray[Any] | None) -> npt.NDArray[np.int32] | None:
+        return None if values is None else value_buckets(values, self.aggregates.scale)
 
     def process_events(
         self,
@@ -338,16 +429,18 @@ class StreamProcessor:
         """Column-level ingestion (for callers that already have keys); returns the late mask.
 
         ``key_codes`` index ``key_ids`` (ids from :attr:`keys`); event time is ``ts`` even in
-        processing-time mode. The watermark and firing work as in :meth:`process`.
+        processing-time mode. ``durations`` are the event values (metric values for
+        ``signal="metrics"``, ignored for logs). The watermark and firing work as in :meth:`process`.
         """
         n = ts.size
+        val = None if self._spec.value == "none" else np.asarray(durations, dtype=self._vdtype)
         ev = _Events(
             np.asarray(ts, dtype=np.int64),
             np.asarray(key_codes, dtype=np.int64),
             np.asarray(key_ids, dtype=np.int64),
-            np.asarray(durations, dtype=np.int64),
-            np.asarray(errors, dtype=np.bool_),
-            duration_buckets(np.asarray(durations, dtype=np.int64), self.aggregates.scale),
+            val,
+            np.asarray(errors, dtype=np.bool_) if self._spec.errors else None,
+            self._buckets(val),
             np.empty((self._nc, n)) if custom is None else np.asarray(custom, dtype=np.float64).reshape(self._nc, n),
         )
         now = self.clock()
@@ -418,10 +511,11 @@ class StreamProcessor:
                 code=g.code,
                 n_codes=k,
                 code_ids=g.key_ids,
-                durations=g.dur,
+                durations=g.val,
                 errors=g.err,
                 buckets=g.buckets,
                 custom=g.custom,
+                times=g.ts if self._track_last else None,
             )
             old = self._panes.get(ps_start)
             new = self._limit_pane(ps_start, old, new)
@@ -572,10 +666,11 @@ class StreamProcessor:
             code=local,
             n_codes=n_new,
             code_ids=np.arange(n_new, dtype=np.int64),
-            durations=sel.dur,
+            durations=sel.val,
             errors=sel.err,
             buckets=sel.buckets,
             custom=sel.custom,
+            times=sel.ts if self._track_last else None,
         )
         self._merge_sessions(new_key, new_start, new_end, part, np.zeros(n_new, dtype=np.int64))
         return late
@@ -678,9 +773,13 @@ class StreamProcessor:
             sp["cmax"],
             sp["cn"],
         )
-        p.pair_ids = [np.repeat(ids, np.diff(offsets))] if m else []
-        p.pair_buckets = [np.asarray(sp["buckets"], dtype=np.int32)] if m else []
-        p.pair_counts = [np.asarray(sp["bucket_counts"], dtype=np.int64)] if m else []
+        if sp.get("last_ts") is not None:
+            p.last_ts = np.asarray(sp["last_ts"], dtype=np.int64)
+            p.last_val = np.asarray(sp["last_val"], dtype=self._vdtype)
+        if self._spec.value != "none":
+            p.pair_ids = [np.repeat(ids, np.diff(offsets))] if m else []
+            p.pair_buckets = [np.asarray(sp["buckets"], dtype=np.int32)] if m else []
+            p.pair_counts = [np.asarray(sp["bucket_counts"], dtype=np.int64)] if m else []
         return Partial.merge([p], self._nc)
 
     def _key_columns(self, key_ids: I64) -> dict[str, pa.Array]:
@@ -708,7 +807,6 @@ class StreamProcessor:
         count = p.count
         overflow = np.asarray(key_ids) == OVERFLOW_KEY
         seconds = (np.asarray(end) - np.asarray(start)) / 1e9
-        q = p.quantiles(self.aggregates.quantiles, self.aggregates.scale)
         cols: dict[str, Any] = {
             "window_start_ns": pa.array(np.asarray(start, np.int64)),
             "window_end_ns": pa.array(np.asarray(end, np.int64)),
@@ -717,36 +815,60 @@ class StreamProcessor:
             "overflow": pa.array(overflow),
             "overflow_keys": pa.array(np.where(overflow, n_folded, 0).astype(np.int64)),
             "count": pa.array(count),
-            "error_count": pa.array(p.errors),
-            "error_rate": pa.array(p.errors / count),
-            "sum_duration_ns": pa.array(p.dsum),
-            "avg_duration_ns": pa.array(p.dsum / count),
-            "min_duration_ns": pa.array(p.dmin),
-            "max_duration_ns": pa.array(p.dmax),
         }
-        for j, name in enumerate(self.aggregates.quantile_names()):
-            cols[name] = pa.array(q[:, j])
+        if self._spec.errors:
+            cols["error_count"] = pa.array(p.errors)
+            cols["error_rate"] = pa.array(p.errors / count)
+        if self._spec.value == "duration":
+            cols["sum_duration_ns"] = pa.array(p.dsum)
+            cols["avg_duration_ns"] = pa.array(p.dsum / count)
+            cols["min_duration_ns"] = pa.array(p.dmin)
+            cols["max_duration_ns"] = pa.array(p.dmax)
+        elif self._spec.value == "value":
+            cols["sum_value"] = pa.array(p.dsum, pa.float64())
+            cols["avg_value"] = pa.array(p.dsum / count, pa.float64())
+            cols["min_value"] = pa.array(p.dmin, pa.float64())
+            cols["max_value"] = pa.array(p.dmax, pa.float64())
+            last_val = p.last_val if p.last_val is not None else np.full(n, np.nan)
+            last_ts = p.last_ts if p.last_ts is not None else np.zeros(n, np.int64)
+            cols["last_value"] = pa.array(last_val, pa.float64())
+            cols["last_time_unix_nano"] = pa.array(last_ts, pa.int64())
+        if self._spec.value != "none":
+            q = p.quantiles(self.aggregates.quantiles, self.aggregates.scale)
+            for j, name in enumerate(self._quantile_names()):
+                cols[name] = pa.array(q[:, j])
         cols["throughput_per_s"] = pa.array(count / seconds)
         for i, c in enumerate(self.aggregates.custom):
-            cols[c.name] = pa.array(custom_values(p, i, c.fn))
+            cols[c.name] = pa.array(custom_values(p, i, c.fn), pa.float64() if c.fn != "count" else pa.int64())
         cols["late"] = pa.array(np.broadcast_to(np.asarray(late, np.bool_), (n,)).copy())
         cols["update"] = pa.array(np.broadcast_to(np.asarray(update, np.int64), (n,)).copy())
         return pa.table(cols)
 
+    def _quantile_names(self) -> list[str]:
+        """``p50_ns``... for span durations, ``p50_value``... for metric values."""
+        names = self.aggregates.quantile_names()
+        return names if self._spec.value == "duration" else [q.removesuffix("_ns") + "_value" for q in names]
+
+    def _empty_partial(self) -> Partial:
+        return Partial.empty(self._nc, self._vdtype, track_last=self._track_last)
+
     def _empty_results(self) -> pa.Table:
-        p = Partial.empty(self._nc)
+        p = self._empty_partial()
         z = np.zeros(0, np.int64)
         return self._table(p, z, z, z, False, 0, 0)
 
-    def with_config(self, **changes: Any) -> StreamProcessor:
+    def with_config(self, **changes: Any) -> StreamProcessor[B]:
         """A fresh processor with some config fields changed (same keys, aggregates, callback)."""
-        return StreamProcessor(
+        factory: Any = StreamProcessor  # the overloads bind B from a literal signal; self.signal is not one
+        out: StreamProcessor[B] = factory(
             replace(self.config, **changes),
+            signal=self.signal,
             group_by=self.group_by,
             aggregates=self.aggregates,
             on_fire=self.on_fire,
             clock=self.clock,
         )
+        return out
 
 
 def _lookup(prev: tuple[I64, I64] | None, ids: I64) -> I64:
