@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span
-from otlp_strategies import example_request, log_requests, metric_requests, trace_requests, with_containers_present
+from otlp_strategies import example_request, log_requests, trace_requests, with_containers_present
 
 from knhk_telemetry.model.batch import LogBatch, MetricBatch, SpanBatch
 from knhk_telemetry.otlp import fastenc, proto
@@ -52,12 +52,6 @@ def test_traces_match_reference(msg: ExportTraceServiceRequest) -> None:
 def test_logs_match_reference(msg: ExportLogsServiceRequest) -> None:
     decoded = proto.decode_logs(msg.SerializeToString())
     _same(decoded.batch)
-
-
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(metric_requests())
-def test_metrics_match_reference(msg: Any) -> None:
-    _same(proto.decode_metrics(msg.SerializeToString()).batch)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,24 +8,41 @@ column as stored (the reference re-serializes them, which gives the same bytes f
 protobuf serialized). Child tables must be sorted by their parent column (the batch
 invariant); a batch that breaks it raises ``ValueError`` instead of encoding garbage.
 
-Metrics still go through the reference encoder (see ``_metrics``). The first call compiles
-the kernels (or loads them from the cache, see ``_cache``); call
-:func:`warmup` at start-up to pay that before the first request.
+List columns of metric points (bucket counts, bounds, quantiles) are read through their
+offsets and item buffers. The first call compiles the kernels (or loads them from the cache,
+see ``_cache``); call :func:`warmup` at start-up to pay that before the first request.
 """
 
 from __future__ import annotations
 
 import time
+from functools import cache
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from knhk_telemetry.model.batch import Batch, LogBatch, MetricBatch, SpanBatch
+from knhk_telemetry.model.schema import EXEMPLARS
 from knhk_telemetry.otlp.fastenc import _columns as C
-from knhk_telemetry.otlp.fastenc import _logs, _traces
+from knhk_telemetry.otlp.fastenc import _logs, _metrics, _traces
 from knhk_telemetry.otlp.fastenc._cache import cache_dir
-from knhk_telemetry.otlp.fastenc._front import attributes, envelope, fail, finish, i8, u32, u64, values
-from knhk_telemetry.otlp.fastenc._metrics import encode_metrics
+from knhk_telemetry.otlp.fastenc._front import (
+    attributes,
+    envelope,
+    f64,
+    f64_lists,
+    fail,
+    finish,
+    i8,
+    i32,
+    i64,
+    quantiles,
+    u32,
+    u64,
+    u64_lists,
+    values,
+)
 
 __all__ = ["cache_dir", "encode", "encode_logs", "encode_metrics", "encode_traces", "warmup"]
 
@@ -102,6 +119,76 @@ def encode_logs(batch: LogBatch) -> bytes:
     total, sizes = _logs.sizes(r, c, lg, preps, starts, body_sizes)
     buf = np.empty(total, np.uint8)
     return finish(buf, _logs.write(buf, r, ra, c, ca, lg, la, sizes, preps, starts))
+
+
+def encode_metrics(batch: MetricBatch) -> bytes:
+    """A ``MetricBatch`` as serialized ``ExportMetricsServiceRequest`` bytes."""
+    n_res, r, ra, c, ca = envelope(batch)
+    metrics = batch.metrics
+    mt = (
+        C.parent(metrics.column("scope")),
+        C.strings(metrics.column("name")),
+        C.strings(metrics.column("description")),
+        C.strings(metrics.column("unit")),
+        i8(metrics, "type"),
+        i8(metrics, "aggregation_temporality"),
+        C.boolean(metrics.column("is_monotonic")),
+    )
+    points = batch.points
+    pt = (
+        C.parent(points.column("metric")),
+        u64(points, "start_time_unix_nano"),
+        u64(points, "time_unix_nano"),
+        u32(points, "flags"),
+        i8(points, "value_kind"),
+        f64(points, "value_double"),
+        i64(points, "value_int"),
+        u64(points, "count"),
+        f64(points, "sum"),
+        f64(points, "min"),
+        f64(points, "max"),
+        i32(points, "scale"),
+        u64(points, "zero_count"),
+        f64(points, "zero_threshold"),
+        i32(points, "positive_offset"),
+        i32(points, "negative_offset"),
+    )
+    ls = (
+        u64_lists(points, "bucket_counts"),
+        f64_lists(points, "explicit_bounds"),
+        u64_lists(points, "positive_bucket_counts"),
+        u64_lists(points, "negative_bucket_counts"),
+        quantiles(points, "quantile_values"),
+    )
+    exemplars = batch.table("exemplars")
+    ex = _exemplar_columns(exemplars) if exemplars.num_rows else _no_exemplars()
+    md = attributes(batch.table("metric_metadata"))
+    pa_ = attributes(batch.table("point_attributes"))
+    xa = attributes(batch.table("exemplar_attributes"))
+    err, table, row, preps, starts = _metrics.check(n_res, c, mt, pt, ex, ra, ca, md, pa_, xa)
+    if err:
+        fail(err, table, row, _metrics.TABLES, batch)
+    total, sizes = _metrics.sizes(r, c, mt, pt, ls, ex, preps, starts)
+    buf = np.empty(total, np.uint8)
+    return finish(buf, _metrics.write(buf, r, ra, c, ca, mt, md, pt, ls, pa_, ex, xa, sizes, preps, starts))
+
+
+def _exemplar_columns(exemplars: pa.Table) -> tuple[Any, ...]:
+    return (
+        C.parent(exemplars.column("point")),
+        u64(exemplars, "time_unix_nano"),
+        i8(exemplars, "value_kind"),
+        f64(exemplars, "value_double"),
+        i64(exemplars, "value_int"),
+        C.fixed(exemplars.column("span_id"), 8),
+        C.fixed(exemplars.column("trace_id"), 16),
+    )
+
+
+@cache
+def _no_exemplars() -> tuple[Any, ...]:
+    """The columns of an empty exemplars table (shared: many exports carry no exemplars)."""
+    return _exemplar_columns(EXEMPLARS.empty_table())
 
 
 def encode(batch: Batch) -> bytes:

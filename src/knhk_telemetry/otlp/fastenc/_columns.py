@@ -11,6 +11,10 @@ whatever the batch looks like (sliced, chunked, with or without nulls, dictionar
   the identity as indices.
 - ``D`` (dictionaries of numbers): ``(indices, validity, offset, values)``.
 - ``F`` (fixed-size binary): ``(data, validity, offset)``: ``data`` sliced to the rows.
+- ``L`` (lists of numbers): ``(value_offsets, validity, offset, values P)``: the items of
+  row ``i`` (when valid) are ``values`` rows ``value_offsets[i]`` to ``value_offsets[i + 1]``.
+- ``Q`` (lists of ``{quantile, value}`` structs): ``(value_offsets, validity, offset,
+  quantiles P, values P)``, the struct fields as two ``P`` columns.
 
 ``validity`` is the Arrow bitmap (bit ``offset + i``), empty when the column has no nulls.
 Chunked columns are combined first (pyarrow unifies dictionaries then).
@@ -27,6 +31,8 @@ Array: TypeAlias = np.ndarray[Any, Any]
 P: TypeAlias = tuple[Array, Array, int]
 S: TypeAlias = tuple[Array, Array, int, Array, Array]
 D: TypeAlias = tuple[Array, Array, int, Array]
+L: TypeAlias = tuple[Array, Array, int, P]
+Q: TypeAlias = tuple[Array, Array, int, P, P]
 
 
 def _ro(a: Array) -> Array:
@@ -227,3 +233,43 @@ def parent(column: pa.ChunkedArray | pa.Array) -> Array:
     """A non-null int32 parent/row column as a plain array."""
     values, _valid, _off = prim(column, pa.int32(), np.int32)
     return values
+
+
+def _list_parts(arr: pa.Array) -> tuple[Array, Array, int, pa.Array]:
+    """``(value_offsets, validity, offset, items)`` of a list array with a valid row."""
+    if not pa.types.is_list(arr.type):  # large lists, list views, fixed-size lists
+        arr = arr.cast(pa.list_(arr.type.value_type))
+    buffers = arr.buffers()
+    valid, off = _validity(arr, buffers)
+    offsets = np.frombuffer(buffers[1], np.int32, count=arr.offset + len(arr) + 1)[arr.offset :]
+    return _ro(offsets), valid, off, arr.values  # offsets index ``values`` (the unsliced items)
+
+
+def _no_rows(n: int) -> tuple[Array, Array, int]:
+    """Offsets, validity and offset of a list column without a valid row (items never read)."""
+    if n == 0:
+        return _ZERO_OFFSETS, EMPTY_U8, 0
+    return _values_of_nulls(n + 1, np.int32), null_bitmap(n), 0
+
+
+def lists(column: pa.ChunkedArray | pa.Array, arrow_type: pa.DataType, dtype: Any) -> L:
+    """A list-of-numbers column as ``L`` (items cast to ``arrow_type``, viewed as ``dtype``)."""
+    arr = array(column)
+    if len(arr) == 0 or _all_null(arr):
+        return (*_no_rows(len(arr)), (_empty(dtype), EMPTY_U8, 0))
+    offsets, valid, off, items = _list_parts(arr)
+    return offsets, valid, off, prim(items, arrow_type, dtype)
+
+
+def quantiles(column: pa.ChunkedArray | pa.Array) -> Q:
+    """A ``list<struct<quantile, value>>`` column as ``Q`` (both fields as float64 bits)."""
+    arr = array(column)
+    if len(arr) == 0 or _all_null(arr):
+        empty = (_empty(np.uint64), EMPTY_U8, 0)
+        return (*_no_rows(len(arr)), empty, empty)
+    offsets, valid, off, items = _list_parts(arr)
+    fields = items.flatten()  # a null struct makes both fields null
+    names = [items.type.field(k).name for k in range(items.type.num_fields)]
+    f64 = pa.float64()
+    quantile = prim(fields[names.index("quantile")], f64, np.uint64)
+    return offsets, valid, off, quantile, prim(fields[names.index("value")], f64, np.uint64)

@@ -7,6 +7,7 @@ spliced into the Resource message by the kernel.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, NoReturn
 
 import numpy as np
@@ -15,6 +16,7 @@ import pyarrow.compute as pc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from knhk_telemetry.model.batch import Batch
+from knhk_telemetry.model.schema import ATTRIBUTES
 from knhk_telemetry.otlp.fastenc import _columns as C
 from knhk_telemetry.otlp.fastenc._wire import ERR_METRIC_TYPE, ERR_PARENT, ERR_VALUE_TYPE
 
@@ -35,7 +37,16 @@ def values(table: pa.Table, prefix: str = "") -> tuple[Any, ...]:
 
 
 def attributes(table: pa.Table) -> tuple[Any, ...]:
-    """An attribute table as ``(row, key, values)``."""
+    """An attribute table as ``(row, key, values)`` (one shared tuple for every empty table:
+    most batches have a few, and converting their nine columns costs more than encoding)."""
+    if table.num_rows == 0:
+        return _no_attributes()
+    return C.parent(table.column("row")), C.strings(table.column("key")), values(table)
+
+
+@cache
+def _no_attributes() -> tuple[Any, ...]:
+    table = ATTRIBUTES.empty_table()
     return C.parent(table.column("row")), C.strings(table.column("key")), values(table)
 
 
@@ -62,6 +73,21 @@ def i64(table: pa.Table, name: str) -> C.P:
 def f64(table: pa.Table, name: str) -> C.P:
     """A float64 column as its ``uint64`` bits (the kernels copy doubles bit for bit)."""
     return C.prim(table.column(name), _F64, np.uint64)
+
+
+def u64_lists(table: pa.Table, name: str) -> C.L:
+    """A ``list<uint64>`` column as ``L``."""
+    return C.lists(table.column(name), _U64, np.uint64)
+
+
+def f64_lists(table: pa.Table, name: str) -> C.L:
+    """A ``list<float64>`` column as ``L`` of the doubles' ``uint64`` bits."""
+    return C.lists(table.column(name), _F64, np.uint64)
+
+
+def quantiles(table: pa.Table, name: str) -> C.Q:
+    """A ``list<struct<quantile, value>>`` column as ``Q``."""
+    return C.quantiles(table.column(name))
 
 
 def _d(value: Any, default: Any) -> Any:
