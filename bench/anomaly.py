@@ -5,10 +5,10 @@
 The series (one per seed) imitate a per-window metric such as a service's p99 latency: a
 point every 5 minutes (288 a day) for ``--days`` days, level 100, a daily cycle (a sine of
 amplitude 12 plus a second harmonic of amplitude 4, random phase) and noise of standard
-deviation 1 (Gaussian; the ``heavy`` rows use Student-t noise with 5 degrees of freedom,
-scaled to the same standard deviation). After the first two days (the detector needs
-``min_cycles = 2`` cycles to know the profile) each series receives, at random positions at
-least 60 points apart:
+deviation 1 (Gaussian; the ``student-t(5)`` rows use Student-t noise with 5 degrees of
+freedom and the ``laplace`` rows Laplace noise, both scaled to the same standard deviation).
+After the first two days (the detector needs ``min_cycles = 2`` cycles to know the profile)
+each series receives, at random positions at least 60 points apart:
 
 - 6 spikes and 6 dips: one point moved by 8 to 15 (up or down);
 - 2 level shifts: from that point on, every point moved by 8 to 15 (up or down, permanent).
@@ -26,8 +26,17 @@ Ground truth and matching, precisely:
   recall = detected events / events. Target: both >= 0.95.
 
 Rows: the seasonal detector (``Seasonality(period=86400, slots=24)``) on Gaussian and on
-heavy-tailed noise, and the same detector without seasonality (global median/MAD only) to
-show what the profile buys. Points/s is ``update()`` calls per wall second of one thread.
+heavy-tailed noise (Student-t(5), Laplace), with the default threshold and with threshold 8,
+and the same detector without seasonality (global median/MAD only) to show what the
+profile buys. Points/s is ``update()`` calls per wall second of one thread.
+
+Why Student-t(5) misses the target: even with the noise law known exactly, the best fixed
+bar (about 7.5 standard deviations, a false-alarm rate near 2e-4 per point) yields only
+about 0.955 precision / 0.978 recall on these series, because the smallest events (8 sd)
+sit just past the tail the bar must clear. A bar calibrated per series from the tail of its
+own accepted residuals (generalized Pareto or Student-t fits on up to ~4000 points) misses
+that level by 13-20 % (relative standard error), which sends both numbers well below 0.95
+(measured about 0.70 / 0.93); so the default stays a fixed robust z-score bar.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -57,16 +66,21 @@ class Series:
     events: list[tuple[int, str]]  # (index, kind) with kind spike / dip / shift
 
 
-def make_series(seed: int, days: int, *, heavy: bool) -> Series:
+Noise = Literal["gaussian", "student-t(5)", "laplace"]
+
+
+def make_series(seed: int, days: int, *, noise: Noise) -> Series:
     rng = np.random.default_rng(seed)
     n = days * PER_DAY
-    t = T0 + STEP_S * np.arange(n)
+    t: np.ndarray[Any, np.dtype[np.float64]] = T0 + STEP_S * np.arange(n, dtype=np.float64)
     phase = rng.uniform(0, 2 * np.pi)
     w = 2 * np.pi * (t - T0) / 86_400.0
     x = 100.0 + 12.0 * np.sin(w + phase) + 4.0 * np.sin(2 * w + 2 * phase)
-    if heavy:
+    if noise == "student-t(5)":
         df = 5.0
         x += rng.standard_t(df, n) / np.sqrt(df / (df - 2))
+    elif noise == "laplace":
+        x += rng.laplace(0.0, 1.0 / np.sqrt(2.0), n)  # scale b has standard deviation b * sqrt(2)
     else:
         x += rng.normal(0.0, 1.0, n)
     kinds = ["spike"] * 6 + ["dip"] * 6 + ["shift"] * 2
@@ -169,12 +183,16 @@ def main() -> None:
     seasonal = DetectorConfig(seasonality=Seasonality(period=86_400.0, slots=24))
     strict = DetectorConfig(threshold=8.0, seasonality=Seasonality(period=86_400.0, slots=24))
     flat = DetectorConfig()
-    gaussian = [make_series(seed, args.days, heavy=False) for seed in range(args.series)]
-    heavy = [make_series(seed, args.days, heavy=True) for seed in range(args.series)]
+    gaussian = [make_series(seed, args.days, noise="gaussian") for seed in range(args.series)]
+    heavy = [make_series(seed, args.days, noise="student-t(5)") for seed in range(args.series)]
+    laplace = [make_series(seed, args.days, noise="laplace") for seed in range(args.series)]
     rows = [
         run("seasonal, gaussian noise", seasonal, gaussian),
         run("seasonal, student-t(5) noise", seasonal, heavy),
         run("seasonal, t(5), threshold 8", strict, heavy),
+        run("seasonal, laplace noise", seasonal, laplace),
+        run("seasonal, laplace, threshold 8", strict, laplace),
+        run("seasonal, gaussian, threshold 8", strict, gaussian),
         run("no seasonality, gaussian noise", flat, gaussian),
     ]
     header = (
