@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 from otlp_strategies import REQUESTS, example_request
 
@@ -199,6 +200,156 @@ def test_enum_out_of_range_raises_like_reference() -> None:
         fast.decode_traces(data)
 
 
+# -- logs -------------------------------------------------------------------------------------
+
+
+def _logs_request(*records: LogRecord) -> bytes:
+    return ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=list(records))])]
+    ).SerializeToString()
+
+
+def test_log_bodies_of_every_kind_match_reference() -> None:
+    bodies = [
+        None,
+        AnyValue(),
+        AnyValue(string_value="hello"),
+        AnyValue(string_value="hello"),
+        AnyValue(bool_value=True),
+        AnyValue(int_value=-7),
+        AnyValue(double_value=2.5),
+        AnyValue(bytes_value=b"\x00\xff"),
+        AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1), AnyValue(string_value="x")])),
+        AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key="k", value=AnyValue(bool_value=False))])),
+    ]
+    records = [LogRecord(body=b, severity_text="INFO", event_name="e") if b else LogRecord() for b in bodies]
+    data = _logs_request(*records)
+    assert_same("logs", data)
+    logs = fast.decode_logs(data).batch.logs
+    assert logs.column("body_type").to_pylist() == [None, 0, 1, 1, 2, 3, 4, 7, 5, 6]
+    assert logs.column("body_str").to_pylist() == [None, None, "hello", "hello", None, None, None, None, None, None]
+    assert logs.column("body_int").to_pylist()[5] == -7
+    assert logs.column("severity_text").to_pylist() == [
+        "",
+        "INFO",
+        "INFO",
+        "INFO",
+        "INFO",
+        "INFO",
+        "INFO",
+        "INFO",
+        "INFO",
+        "INFO",
+    ]
+
+
+def test_log_bodies_written_twice_or_non_canonically_match_reference() -> None:
+    record = LogRecord(severity_number=9).SerializeToString()  # type: ignore[arg-type]
+    array = ArrayValue(values=[AnyValue(string_value="a")]).SerializeToString()
+    nested = tag(5, 2) + varint(len(array) + 2) + array + tag(9, 0) + varint(1)  # unknown field inside
+    merged = tag(5, 2) + varint(len(array)) + array
+    text = AnyValue(string_value="first").SerializeToString()
+    number = AnyValue(int_value=3).SerializeToString()
+    for body in (nested, merged + merged, text + number, number + text):
+        data = record + tag(5, 2) + varint(len(body)) + body
+        scope = tag(2, 2) + varint(len(data)) + data
+        resource = tag(2, 2) + varint(len(scope)) + scope
+        assert_same("logs", tag(1, 2) + varint(len(resource)) + resource)
+    split = record + tag(5, 2) + varint(len(text)) + text + tag(7, 0) + varint(2) + tag(5, 2) + varint(len(number))
+    split += number
+    scope = tag(2, 2) + varint(len(split)) + split
+    resource = tag(2, 2) + varint(len(scope)) + scope
+    assert_same("logs", tag(1, 2) + varint(len(resource)) + resource)
+
+
+def test_log_refusals_match_reference() -> None:
+    records = [
+        LogRecord(trace_id=b"t" * 15, body=AnyValue(string_value="gone")),
+        LogRecord(span_id=b"s" * 7, attributes=[KeyValue(key="gone", value=AnyValue(int_value=1))]),
+        LogRecord(trace_id=b"t" * 16, span_id=b"s" * 8, attributes=[KeyValue(key="kept")]),
+        LogRecord(),
+    ] * 3
+    data = _logs_request(*records)
+    assert_same("logs", data)
+    decoded = fast.decode_logs(data)
+    assert decoded.rejected.counts == {"invalid_trace_id": 3, "invalid_span_id": 3}
+    assert decoded.rejected.messages[1] == (
+        "resource_logs[0].scope_logs[0].log_records[1]: span_id has 7 bytes, expected 8"
+    )
+    logs = decoded.batch.logs
+    assert logs.column("trace_id").to_pylist() == [b"t" * 16, None] * 3
+    assert decoded.batch.table("log_attributes").column("key").to_pylist() == ["kept"] * 3
+    assert decoded.batch.table("log_attributes").column("row").to_pylist() == [0, 2, 4]
+
+
+def test_log_severity_out_of_range_raises_like_reference() -> None:
+    data = _logs_request(LogRecord(), LogRecord(severity_number=200))  # type: ignore[arg-type]
+    assert_same("logs", data)
+    with pytest.raises(DecodeError, match=r"log_records\[1\]\.severity_number: enum value 200"):
+        fast.decode_logs(data)
+
+
+# -- UTF-8: checked once per distinct value, and still everywhere -------------------------------
+
+_BAD = b"\xc3\x28"  # invalid UTF-8
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return tag(number, 2) + varint(len(payload)) + payload
+
+
+def _span_with(extra: bytes) -> bytes:
+    span = _field(1, b"t" * 16) + _field(2, b"s" * 8) + extra
+    return _field(1, _field(2, _field(2, span)))
+
+
+def _kv(key: bytes, value: bytes) -> bytes:
+    return _field(1, key) + _field(2, value)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        _field(5, _BAD) + _field(5, b"ok"),  # a span name replaced by a later one
+        _field(5, _BAD),
+        _field(9, _field(1, _BAD) + _field(1, b"k") + _field(2, _field(1, b"v"))),  # a replaced key
+        _field(9, _kv(b"k", _field(1, _BAD) + tag(3, 0) + varint(5))),  # a string replaced by an int
+        _field(9, _kv(b"k", _field(1, b"v"))) + _field(9, _kv(b"k", _field(1, _BAD))),  # same position
+        _field(9, _kv(b"k", _field(5, _field(1, _field(1, _BAD))))),  # inside an array value
+        _field(15, _field(2, _BAD)),  # status message
+        _field(3, _BAD),  # trace_state
+        _field(11, _field(2, _BAD)),  # event name
+        _field(13, _field(1, b"t" * 16) + _field(2, b"s" * 8) + _field(3, _BAD)),  # link trace_state
+        _field(9, _kv(_BAD, b"")),
+        _field(5, b"ok") + _field(1, b"short"),  # refused span: its name is not interned
+        _field(5, _BAD) + _field(1, b"short"),
+    ],
+)
+def test_invalid_utf8_in_any_string_field_fails_like_the_reference(extra: bytes) -> None:
+    assert_same("traces", _span_with(extra))
+    assert outcome(fast.decode_traces, _span_with(extra))[0] == ("error" if _BAD in extra else "ok")
+    good = extra.replace(_BAD, b"ok")
+    assert_same("traces", _span_with(good))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _field(3, _BAD) + _field(3, b"INFO"),
+        _field(12, _BAD),
+        _field(5, _field(1, _BAD)) + _field(5, tag(3, 0) + varint(1)),  # a body string merged away
+        _field(5, _field(1, _BAD)),
+        _field(6, _kv(b"k", _field(1, _BAD))),
+        _field(9, b"short") + _field(5, _field(1, _BAD)),  # refused record
+        _field(9, b"short") + _field(3, _BAD),
+    ],
+)
+def test_invalid_utf8_in_log_strings_fails_like_the_reference(record: bytes) -> None:
+    assert_same("logs", _field(1, _field(2, _field(2, record))))
+    assert outcome(fast.decode_logs, _field(1, _field(2, _field(2, record))))[0] == "error"
+    assert_same("logs", _field(1, _field(2, _field(2, record.replace(_BAD, b"ok")))))
+
+
 # -- corrupt input ----------------------------------------------------------------------------
 
 
@@ -289,8 +440,17 @@ def test_kernels_are_cached_in_the_fingerprinted_directory() -> None:
     directory = fast.cache_dir()
     assert directory == _jit.CACHE.directory
     assert directory.name == "otlp-fast-" + _jit.CACHE.fingerprint
-    assert sorted(_jit.CACHE.sources) == sorted(p.name for p in Path(fast.__file__).parent.glob("*.py"))
+    assert sorted(_jit.CACHE.sources) == sorted(_jit.KERNEL_MODULES)
     assert any(directory.rglob("*.nbi")), "warmup() should have written numba index files"
+
+
+def test_every_module_with_kernels_is_in_the_fingerprint() -> None:
+    """A module left out of the fingerprint must not hold numba code (or constants it uses)."""
+    package = Path(fast.__file__).parent
+    for path in package.glob("*.py"):
+        text = path.read_text()
+        compiled = "@jit" in text or "jit(" in text or "intrinsic" in text
+        assert compiled == (path.name in _jit.KERNEL_MODULES) or path.name in ("_jit.py", "_schema.py"), path.name
 
 
 def test_request_types_cover_every_signal() -> None:

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from knhk_telemetry.model import schema as S
@@ -22,6 +23,25 @@ Arr = np.ndarray[Any, Any]
 _INT_DICT = S.ATTRIBUTES.field("int").type
 _DBL_DICT = S.ATTRIBUTES.field("double").type
 _STR_DICT = S.ATTRIBUTES.field("str").type
+_REFS = S.RESOURCES.field("entity_refs").type
+I8, I32, U32, U64, STR, BIN, BOOL = (
+    pa.int8(),
+    pa.int32(),
+    pa.uint32(),
+    pa.uint64(),
+    pa.string(),
+    pa.binary(),
+    pa.bool_(),
+)
+_EMPTY: dict[int, pa.Table] = {}
+
+
+def empty(schema: pa.Schema) -> pa.Table:
+    """The empty table of ``schema``, made once (``Schema.empty_table`` takes ~50 us)."""
+    table = _EMPTY.get(id(schema))
+    if table is None:
+        table = _EMPTY[id(schema)] = schema.empty_table()
+    return table
 
 
 def _buf(a: Arr) -> pa.Buffer:
@@ -75,41 +95,47 @@ def table(schema: pa.Schema, columns: list[pa.Array]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _fallback_bytes(data: bytes | bytearray | memoryview, starts: Arr, ends: Arr) -> list[bytes]:
-    """The reference's cell for nested values: the parsed value re-serialized by protobuf."""
+def _fallback_bytes(data: bytes | bytearray | memoryview, starts: Arr, ends: Arr, body: bool) -> list[bytes]:
+    """The reference's cell for nested values: the parsed value re-serialized by protobuf
+    (from the KeyValue, or for a log body the whole LogRecord, at ``data[start:end]``)."""
     out: list[bytes] = []
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        value = KeyValue.FromString(bytes(data[s:e])).value
+        raw = bytes(data[s:e])
+        value: AnyValue = LogRecord.FromString(raw).body if body else KeyValue.FromString(raw).value
         which = value.WhichOneof("value")
         assert which in ("array_value", "kvlist_value")
         out.append(getattr(value, which).SerializeToString())
     return out
 
 
-def attribute_table(data: bytes | bytearray | memoryview, t: tuple[Any, ...]) -> pa.Table:
-    """An attribute table from ``_common.finish_attrs`` output."""
+def value_columns(data: bytes | bytearray | memoryview, t: tuple[Any, ...], *, body: bool = False) -> list[pa.Array]:
+    """The six AnyValue columns (type, str, int, double, bool, bytes) of ``finish_attrs`` output."""
     n = int(t[0])
-    if n == 0:
-        return S.ATTRIBUTES.empty_table()
     idx = t[1]
-    byte_col = strings(pa.binary(), n, t[14], t[8])
+    byte_col = strings(BIN, n, t[14], t[8])
     fb = t[15]
     if fb.shape[1]:
         cells = byte_col.to_pylist()
-        for row, cell in zip(fb[0].tolist(), _fallback_bytes(data, fb[1], fb[2]), strict=True):
+        for row, cell in zip(fb[0].tolist(), _fallback_bytes(data, fb[1], fb[2], body), strict=True):
             cells[row] = cell
-        byte_col = pa.array(cells, pa.binary())
-    cols = [
-        prim(pa.int32(), n, idx[0]),
-        dict_strings(n, idx[1], t[10]),
-        prim(pa.int8(), n, t[2], t[3]),
+        byte_col = pa.array(cells, BIN)
+    return [
+        prim(I8, n, t[2], t[3]),
         dict_strings(n, idx[2], t[11], t[4]),
         dict_numbers(_INT_DICT, n, idx[3], t[12], t[5]),
         dict_numbers(_DBL_DICT, n, idx[4], t[13], t[6]),
         bools(n, t[9], t[7]),
         byte_col,
     ]
-    return table(S.ATTRIBUTES, cols)
+
+
+def attribute_table(data: bytes | bytearray | memoryview, t: tuple[Any, ...]) -> pa.Table:
+    """An attribute table from ``_common.finish_attrs`` output."""
+    n = int(t[0])
+    if n == 0:
+        return empty(S.ATTRIBUTES)
+    idx = t[1]
+    return table(S.ATTRIBUTES, [prim(I32, n, idx[0]), dict_strings(n, idx[1], t[10]), *value_columns(data, t)])
 
 
 def entity_refs(data: bytes | bytearray | memoryview, n_resources: int, occurrences: Arr) -> pa.Array:
@@ -132,23 +158,31 @@ def entity_refs(data: bytes | bytearray | memoryview, n_resources: int, occurren
 def resources_table(data: bytes | bytearray | memoryview, t: tuple[Any, ...]) -> pa.Table:
     n = int(t[0])
     if n == 0:
-        return S.RESOURCES.empty_table()
-    refs_type = S.RESOURCES.field("entity_refs").type
-    refs = entity_refs(data, n, t[3]) if len(t[3]) else pa.array([[]] * n, refs_type)
-    return table(S.RESOURCES, [strings(pa.string(), n, t[1]), prim(pa.uint32(), n, t[2]), refs])
+        return empty(S.RESOURCES)
+    refs = entity_refs(data, n, t[3]) if len(t[3]) else _no_refs(n)
+    return table(S.RESOURCES, [strings(STR, n, t[1]), prim(U32, n, t[2]), refs])
+
+
+def _no_refs(n: int) -> pa.Array:
+    """``n`` empty ``entity_refs`` lists: all-zero offsets, no child values."""
+    offsets = pa.py_buffer(np.zeros(n + 1, dtype=np.int32))
+    return pa.ListArray.from_buffers(_REFS, n, [None, offsets], children=[_EMPTY_REF_VALUES])
 
 
 def scopes_table(t: tuple[Any, ...]) -> pa.Table:
     n = int(t[0])
     if n == 0:
-        return S.SCOPES.empty_table()
+        return empty(S.SCOPES)
     return table(
         S.SCOPES,
         [
-            prim(pa.int32(), n, t[1]),
-            strings(pa.string(), n, t[2]),
-            strings(pa.string(), n, t[3]),
-            prim(pa.uint32(), n, t[4]),
-            strings(pa.string(), n, t[5]),
+            prim(I32, n, t[1]),
+            strings(STR, n, t[2]),
+            strings(STR, n, t[3]),
+            prim(U32, n, t[4]),
+            strings(STR, n, t[5]),
         ],
     )
+
+
+_EMPTY_REF_VALUES = pa.array([], _REFS.value_type)

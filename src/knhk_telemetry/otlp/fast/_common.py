@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from knhk_telemetry.otlp.fast._jit import Int, jit, jit_inline
-from knhk_telemetry.otlp.fast._wire import read_tag, read_varint, skip_field, u8, u64
+from knhk_telemetry.otlp.fast._wire import check_field, read_tag, read_varint, u8, u64, valid_utf8
 
 Arr = NDArray[Any]
 
@@ -30,10 +30,11 @@ Arr = NDArray[Any]
 
 @jit_inline
 def read_len(data: Arr, pos: Int, end: Int) -> tuple[Int, Int]:
-    """``(start, stop)`` of a length-delimited value whose length starts at ``pos``."""
+    """``(start, stop)`` of a length-delimited value whose length starts at ``pos``; stop -1
+    when the length is malformed or runs past ``end``."""
     n, q = read_varint(data, pos, end)
     if q < 0 or n > np.uint64(end - q):
-        return end, end
+        return end, -1
     return q, q + np.int64(n)
 
 
@@ -124,14 +125,17 @@ def same_bytes(data: Arr, a: Int, b: Int, n: Int) -> bool:
     return True
 
 
-@jit_inline
+@jit
 def intern_str(data: Arr, s: Int, n: Int, slots: Arr, uniq: Arr, meta: Arr, d: Int) -> Int:
-    """Index of ``data[s:s+n]`` in dictionary ``d``, adding it when new."""
+    """Index of ``data[s:s+n]`` in dictionary ``d``, adding it when new; -1 when it is new and
+    not UTF-8 (so a string column's bytes are checked once per distinct value, not per cell)."""
     mask = meta[d, 1]
     i = np.int64(hash_bytes(data, s, n) & np.uint64(mask))
     while True:
         j = slots[d, i]
         if j < 0:
+            if not valid_utf8(data, s, s + n):
+                return np.int64(-1)
             j = meta[d, 0]
             uniq[d, j, 0] = s
             uniq[d, j, 1] = n
@@ -336,24 +340,35 @@ def canonical_nested(data: Arr, s: Int, e: Int, top: Int) -> bool:
 V_TYPE, V_NESTED, V_S, V_N, V_BITS, V_BOOL = 0, 1, 2, 3, 4, 5
 
 
-@jit_inline
-def parse_any(data: Arr, pos: Int, end: Int, v: Arr) -> None:
-    """Apply one AnyValue occurrence ``data[pos:end]`` to the state ``v`` (merging, as
-    protobuf does when a value field occurs twice)."""
+def _parse_any(data: Arr, pos: Int, end: Int, v: Arr, level: Int, kind: Arr, wire: Arr, child: Arr, t_any: Int) -> bool:
+    """Apply one AnyValue occurrence ``data[pos:end]`` (at nesting ``level``) to the state
+    ``v`` (merging, as protobuf does when a value field occurs twice); False where the
+    validating pass would fail.
+
+    A ``string_value`` is left for the caller's dictionary to check as UTF-8, unless a later
+    field replaces it: then it is checked here."""
     v[V_TYPE] = max(v[V_TYPE], 0)
     p = pos
     while p < end:
         tag, p = read_tag(data, p, end)
         if p < 0:
-            return
+            return False
         f = tag >> 3
         wt = tag & 7
+        known = (wt == 2 and (f == 1 or f == 5 or f == 6 or f == 7)) or (wt == 0 and (f == 2 or f == 3 or f == 8))
+        known = known or (wt == 1 and f == 4)
+        if known and v[V_TYPE] == 1 and not valid_utf8(data, v[V_S], v[V_S] + v[V_N]):
+            return False  # a replaced string_value is still checked
         if wt == 2 and (f == 1 or f == 5 or f == 6 or f == 7):
-            s, e = read_len(data, p, end)
             if f == 5 or f == 6:
+                if check_field(data, p, end, tag, t_any, level, kind, wire, child) < 0:
+                    return False
                 if v[V_TYPE] != f:
                     v[V_NESTED] = 0
                 v[V_NESTED] += 1
+            s, e = read_len(data, p, end)
+            if e < 0:
+                return False
             v[V_TYPE] = f
             v[V_S] = s
             v[V_N] = e - s
@@ -361,33 +376,53 @@ def parse_any(data: Arr, pos: Int, end: Int, v: Arr) -> None:
         elif wt == 0 and (f == 2 or f == 3 or f == 8):
             x, p = read_varint(data, p, end)
             if p < 0:
-                return
+                return False
             v[V_TYPE] = f
             if f == 2:
                 v[V_BOOL] = 1 if x != np.uint64(0) else 0
             elif f == 3:
                 v[V_BITS] = np.int64(x)
         elif wt == 1 and f == 4:
+            if p + 8 > end:
+                return False
             v[V_TYPE] = 4
             v[V_BITS] = np.int64(read_fixed64(data, p))
             p += 8
         else:
-            p = skip_field(data, p, end, tag)
+            p = check_field(data, p, end, tag, t_any, level, kind, wire, child)
             if p < 0:
-                return
+                return False
+    return True
+
+
+#: ``_parse_any`` inlined (into ``add_kv``, which is itself a call) and as a call (see
+#: ``add_kv`` on inlining helpers that call others)
+parse_any = jit_inline(_parse_any)
+parse_any_call = jit(_parse_any)
 
 
 # attribute table columns (rows of ``cols``)
 C_ROW, C_KEY, C_TYPE, C_STR, C_INT, C_DBL, C_BOOL, C_BST, C_BLN = 0, 1, 2, 3, 4, 5, 6, 7, 8
 # its dictionaries
 D_KEY, D_STR, D_INT, D_DBL = 0, 1, 2, 3
+#: attributes per parent whose key and string value are remembered by position
+CACHED = 64
+# the columns of that cache
+K_KS, K_KN, K_KIDX, K_VS, K_VN, K_VIDX = 0, 1, 2, 3, 4, 5
 
 
 @jit
-def new_attrs(n: Int) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr]:
+def new_attrs(n: Int) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr, Arr]:
     """An attribute table with room for ``n`` rows: ``(cols, fallbacks, counters, slots,
-    uniq, meta)``; counters are (rows, fallbacks)."""
+    uniq, meta, cache)``; counters are (rows, fallbacks).
+
+    ``cache[j]`` is the key and string value last seen at position j of a parent's attribute
+    list with their dictionary indices: one SDK writes the same keys in the same order, so
+    most lookups are a byte comparison instead of a hash probe."""
     slots, uniq, meta = new_dicts(4, n)
+    cache = np.zeros((CACHED, 6), dtype=np.int64)
+    cache[:, K_KN] = -1
+    cache[:, K_VN] = -1
     return (
         np.zeros((9, max(n, 1)), dtype=np.int64),
         np.empty((3, max(n, 1)), dtype=np.int64),
@@ -395,15 +430,51 @@ def new_attrs(n: Int) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr]:
         slots,
         uniq,
         meta,
+        cache,
     )
 
 
 @jit_inline
-def add_kv(
-    data: Arr, pos: Int, end: Int, row: Int, cols: Arr, fb: Arr, cnt: Arr, slots: Arr, uniq: Arr, meta: Arr, v: Arr
-) -> None:
-    """Append the KeyValue ``data[pos:end]`` of parent ``row`` to an attribute table."""
+def cached_str(data: Arr, s: Int, n: Int, slots: Arr, uniq: Arr, meta: Arr, d: Int, cache: Arr, j: Int, c: Int) -> Int:
+    """:func:`intern_str` through the position cache ``cache[j, c:c+3]`` (start, length, index)."""
+    if j < CACHED:
+        if cache[j, c + 1] == n and same_bytes(data, cache[j, c], s, n):
+            return cache[j, c + 2]
+        idx = intern_str(data, s, n, slots, uniq, meta, d)
+        cache[j, c] = s
+        cache[j, c + 1] = n
+        cache[j, c + 2] = idx
+        return idx
+    return intern_str(data, s, n, slots, uniq, meta, d)
+
+
+def _add_kv(
+    data: Arr,
+    pos: Int,
+    end: Int,
+    row: Int,
+    j: Int,
+    cols: Arr,
+    fb: Arr,
+    cnt: Arr,
+    slots: Arr,
+    uniq: Arr,
+    meta: Arr,
+    cache: Arr,
+    v: Arr,
+    level: Int,
+    kind: Arr,
+    wire: Arr,
+    child: Arr,
+    t_kv: Int,
+    t_any: Int,
+) -> bool:
+    """Append the KeyValue ``data[pos:end]`` (at nesting ``level``, the ``j``-th of parent
+    ``row``) to an attribute table; False where the validating pass would fail (or the
+    table is full, which only invalid input can cause)."""
     i = cnt[0]
+    if i >= cols.shape[1]:
+        return False
     ks = pos
     kn = 0
     v[V_TYPE] = -1
@@ -412,28 +483,39 @@ def add_kv(
     while p < end:
         tag, p = read_tag(data, p, end)
         if p < 0:
-            break
+            return False
         if tag == 0x0A:
+            if kn > 0 and not valid_utf8(data, ks, ks + kn):
+                return False  # a replaced key is still checked
             s, e = read_len(data, p, end)
+            if e < 0:
+                return False
             ks = s
             kn = e - s
             p = e
         elif tag == 0x12:
             s, e = read_len(data, p, end)
-            parse_any(data, s, e, v)
+            if e < 0 or not parse_any(data, s, e, v, level + 1, kind, wire, child, t_any):
+                return False
             p = e
         else:
-            p = skip_field(data, p, end, tag)
+            p = check_field(data, p, end, tag, t_kv, level, kind, wire, child)
             if p < 0:
-                break
+                return False
+    key = cached_str(data, ks, kn, slots, uniq, meta, D_KEY, cache, j, K_KS)
+    if key < 0:
+        return False
     cols[C_ROW, i] = row
-    cols[C_KEY, i] = intern_str(data, ks, kn, slots, uniq, meta, D_KEY)
+    cols[C_KEY, i] = key
     t = v[V_TYPE]
     if t == 8:
         t = 0
     cols[C_TYPE, i] = t
     if t == 1:
-        cols[C_STR, i] = intern_str(data, v[V_S], v[V_N], slots, uniq, meta, D_STR)
+        x = cached_str(data, v[V_S], v[V_N], slots, uniq, meta, D_STR, cache, j, K_VS)
+        if x < 0:
+            return False
+        cols[C_STR, i] = x
     elif t == 2:
         cols[C_BOOL, i] = v[V_BOOL]
     elif t == 3:
@@ -450,10 +532,20 @@ def add_kv(
             fb[2, f] = end
             cnt[1] = f + 1
     cnt[0] = i + 1
+    return True
+
+
+#: ``_add_kv`` as a call. Never inlined: numba inlines at the IR level, and an inlined helper
+#: that itself calls a compiled function (``intern_str``, ``check_field``) slows every
+#: iteration of the caller's loop by ~20 ns even when that call never runs (measured); the
+#: kernels handle the common KeyValue shape in their own loop body and call this for the rest.
+add_kv = jit(_add_kv)
 
 
 @jit
-def finish_attrs(data: Arr, cols: Arr, fb: Arr, cnt: Arr, slots: Arr, uniq: Arr, meta: Arr) -> tuple[Any, ...]:
+def finish_attrs(
+    data: Arr, cols: Arr, fb: Arr, cnt: Arr, slots: Arr, uniq: Arr, meta: Arr, cache: Arr
+) -> tuple[Any, ...]:
     """The Arrow buffers of an attribute table (see ``_arrow.attribute_table``)."""
     n = np.int64(cnt[0])
     typ = np.empty(n, dtype=np.int8)

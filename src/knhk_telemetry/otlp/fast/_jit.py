@@ -1,7 +1,9 @@
 """The compiled decoder's kernel cache (see ``knhk_telemetry._numba``) and its decorators.
 
-The fingerprint covers every module of ``otlp/fast``: a helper jitted in one module is compiled
-into the kernels of another, so a change anywhere must invalidate all of them.
+The fingerprint covers every kernel module of ``otlp/fast`` (:data:`KERNEL_MODULES`): a helper
+jitted in one module is compiled into the kernels of another, so a change in any of them must
+invalidate all. The pure-Python modules (``__init__``, ``_arrow``, ``_batch``) are left out:
+they are not compiled, and editing them should not cost a recompile.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: numba integer arguments (numba has no annotations of its own)
 Int: TypeAlias = Any
 
+#: the modules whose source (code or constants) is compiled into the kernels
+KERNEL_MODULES = ("_common.py", "_jit.py", "_logs.py", "_schema.py", "_traces.py", "_wire.py")
+
 #: fixed at import: the kernels of this package are compiled for exactly these sources
-CACHE = KernelCache("otlp-fast", Path(__file__).resolve().parent.glob("*.py"))
+CACHE = KernelCache("otlp-fast", (Path(__file__).resolve().parent / name for name in KERNEL_MODULES))
 CACHE_DIR: Path = CACHE.directory
 
 

@@ -155,6 +155,27 @@ def valid_utf8(data: NDArray[np.uint8], start: Int, end: Int) -> bool:
     return True
 
 
+@jit_inline
+def skip_plain(data: NDArray[np.uint8], pos: Int, end: Int, tag: Int) -> Int:
+    """:func:`skip_field` for every wire type but groups (-2 for a group: call that one).
+
+    Calls nothing, so it can be inlined into a hot loop (see ``_common.add_kv``)."""
+    wt = tag & 7
+    if wt == 2:
+        n, nxt = read_varint(data, pos, end)
+        if nxt < 0 or n > np.uint64(end - nxt):
+            return -1
+        return nxt + np.int64(n)
+    if wt == 0:
+        _, nxt = read_varint(data, pos, end)
+        return nxt
+    if wt == 1:
+        return pos + 8 if pos + 8 <= end else -1
+    if wt == 5:
+        return pos + 4 if pos + 4 <= end else -1
+    return -2 if wt == 3 else -1
+
+
 @jit
 def skip_field(data: NDArray[np.uint8], pos: Int, end: Int, tag: Int) -> Int:
     """Position after the value of a field whose tag was just read; -1 if malformed.
@@ -203,37 +224,41 @@ def skip_field(data: NDArray[np.uint8], pos: Int, end: Int, tag: Int) -> Int:
 
 
 @jit
-def validate(
+def validate_at(
     data: NDArray[np.uint8],
+    pos: Int,
+    end: Int,
     root: Int,
+    level: Int,
+    group: Int,
     kind: NDArray[np.int8],
     wire: NDArray[np.int8],
     child: NDArray[np.int32],
     counts: NDArray[np.int64],
 ) -> tuple[Int, Int]:
-    """Check ``data`` as a message of type ``root``; ``(error code, position)``.
+    """Check ``data[pos:end]`` as the contents of a message of type ``root`` at nesting
+    ``level`` (or, with ``group`` != 0, of a group of that field number, ending at its end-group
+    tag); ``(error code, position after it)``.
 
-    Adds to ``counts[t]`` one per message of type t."""
+    Adds to ``counts[t]`` one per message of type t below ``root``. The fill kernels call it
+    for the parts of a message they do not parse themselves (nested values, unknown groups)."""
     n = data.shape[0]
     st_end = np.empty(MAX_DEPTH + 2, dtype=np.int64)
     st_tid = np.empty(MAX_DEPTH + 2, dtype=np.int64)
     st_grp = np.empty(MAX_DEPTH + 2, dtype=np.int64)
-    level = 0
-    pos = 0
-    end = n
+    base = level
     tid = root
-    grp = 0
-    counts[root] += 1
+    grp = group
     while True:
         if pos >= end:
             if grp != 0:
                 return CORRUPT, pos  # group not closed inside its enclosing message
-            if level == 0:
+            if level == base:
                 return OK, pos
             level -= 1
-            end = st_end[level]
-            tid = st_tid[level]
-            grp = st_grp[level]
+            end = st_end[level - base]
+            tid = st_tid[level - base]
+            grp = st_grp[level - base]
             continue
         tag, nxt = read_tag(data, pos, end)
         if nxt < 0:
@@ -272,9 +297,9 @@ def validate(
             if k == K_MESSAGE:
                 if level + 1 > MAX_DEPTH:
                     return TOO_DEEP, pos
-                st_end[level] = end
-                st_tid[level] = tid
-                st_grp[level] = grp
+                st_end[level - base] = end
+                st_tid[level - base] = tid
+                st_grp[level - base] = grp
                 level += 1
                 tid = child[tid, fnum]
                 counts[tid] += 1
@@ -303,18 +328,99 @@ def validate(
         elif wt == 3:
             if level + 1 > MAX_DEPTH:
                 return TOO_DEEP, pos
-            st_end[level] = end
-            st_tid[level] = tid
-            st_grp[level] = grp
+            st_end[level - base] = end
+            st_tid[level - base] = tid
+            st_grp[level - base] = grp
             level += 1
             tid = 0
             grp = fnum
         elif wt == 4:
             if grp != fnum:
                 return CORRUPT, pos
+            if level == base:
+                return OK, pos  # the end of the group this call was asked to check
             level -= 1
-            end = st_end[level]
-            tid = st_tid[level]
-            grp = st_grp[level]
+            end = st_end[level - base]
+            tid = st_tid[level - base]
+            grp = st_grp[level - base]
         else:
             return CORRUPT, pos
+
+
+@jit
+def validate(
+    data: NDArray[np.uint8],
+    root: Int,
+    kind: NDArray[np.int8],
+    wire: NDArray[np.int8],
+    child: NDArray[np.int32],
+    counts: NDArray[np.int64],
+) -> tuple[Int, Int]:
+    """Check ``data`` as a message of type ``root``; ``(error code, position)``.
+
+    Adds to ``counts[t]`` one per message of type t. This is the exact check whose error
+    the decoder reports; the fill kernels only run it once they found something wrong."""
+    counts[root] += 1
+    return validate_at(data, 0, data.shape[0], root, 0, 0, kind, wire, child, counts)
+
+
+@jit
+def check_field(
+    data: NDArray[np.uint8],
+    pos: Int,
+    end: Int,
+    tag: Int,
+    tid: Int,
+    level: Int,
+    kind: NDArray[np.int8],
+    wire: NDArray[np.int8],
+    child: NDArray[np.int32],
+) -> Int:
+    """Position after the value of field ``tag`` (just read) of a message of type ``tid`` at
+    nesting ``level``, checked as :func:`validate` would check it; -1 where that would fail.
+
+    The fill kernels call it for every field they do not handle themselves (unknown fields,
+    known ones with another wire type, submessages they do not descend into)."""
+    wt = tag & 7
+    if wt == 0:
+        _, nxt = read_varint(data, pos, end)
+        return nxt
+    if wt == 1:
+        return pos + 8 if pos + 8 <= end else -1
+    if wt == 5:
+        return pos + 4 if pos + 4 <= end else -1
+    if wt == 3:
+        if level + 1 > MAX_DEPTH:
+            return -1
+        scratch = np.zeros(kind.shape[0], dtype=np.int64)
+        code, nxt = validate_at(data, pos, end, 0, level + 1, tag >> 3, kind, wire, child, scratch)
+        return nxt if code == OK else -1
+    if wt != 2:
+        return -1
+    length, nxt = read_varint(data, pos, end)
+    if nxt < 0 or length > np.uint64(end - nxt):
+        return -1
+    start = nxt
+    stop = nxt + np.int64(length)
+    fnum = tag >> 3
+    k = kind[tid, fnum] if fnum < MAX_FIELD else 0
+    if k == K_MESSAGE:
+        if level + 1 > MAX_DEPTH:
+            return -1
+        scratch = np.zeros(kind.shape[0], dtype=np.int64)
+        code, _ = validate_at(data, start, stop, child[tid, fnum], level + 1, 0, kind, wire, child, scratch)
+        return stop if code == OK else -1
+    if k == K_STRING:
+        return stop if valid_utf8(data, start, stop) else -1
+    if k == K_PACKED:
+        ew = wire[tid, fnum]
+        if ew == 1:
+            return stop if (stop - start) % 8 == 0 else -1
+        if ew == 5:
+            return stop if (stop - start) % 4 == 0 else -1
+        p = start
+        while p < stop:
+            _, p = read_varint(data, p, stop)
+            if p < 0:
+                return -1
+    return stop
