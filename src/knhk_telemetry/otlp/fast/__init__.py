@@ -5,7 +5,7 @@ Output, refusals and errors are those of the reference decoder :mod:`knhk_teleme
 at a multiple of its speed: numba kernels walk the wire format without a Python object per
 span, record or attribute:
 
-1. a signal's kernel (``_traces``, ``_logs``) counts the rows of every table (a quick,
+1. a signal's kernel (``_traces``, ``_metrics``, ``_logs``) counts the rows of every table (a quick,
    bounds-checked skim), then walks the message once, writing the columns and checking
    everything upb (the protobuf runtime behind the reference) checks: bounds, varints, tags,
    groups, UTF-8 of string fields (once per distinct value, as it enters a dictionary), nesting
@@ -15,8 +15,6 @@ span, record or attribute:
 2. only when that walk finds something wrong does ``_wire.validate`` run, the exact check
    that names upb's error;
 3. ``_arrow`` / ``_batch`` wrap the buffers as Arrow arrays without copying.
-
-Metrics are decoded by the reference for now.
 
 The kernels are cached on disk (:func:`cache_dir`), in a directory keyed by the source of
 the kernel modules and the numba/llvmlite/numpy/Python versions; :func:`warmup` loads or
@@ -31,7 +29,6 @@ from typing import Any, Literal, overload
 
 from knhk_telemetry.model.batch import LogBatch, MetricBatch, SpanBatch
 from knhk_telemetry.model.rejections import Decoded
-from knhk_telemetry.otlp import proto
 from knhk_telemetry.otlp.fast import _batch, _jit
 from knhk_telemetry.otlp.proto import Buffer, Signal
 
@@ -55,7 +52,7 @@ def decode_logs(data: Buffer) -> Decoded[LogBatch]:
 
 def decode_metrics(data: Buffer) -> Decoded[MetricBatch]:
     """Serialized ``ExportMetricsServiceRequest`` bytes as a ``MetricBatch``."""
-    return proto.decode_metrics(data)
+    return _batch.decode_metrics(data)
 
 
 @overload

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from knhk_telemetry.errors import DecodeError
 from knhk_telemetry.model import schema as S
-from knhk_telemetry.model.batch import LogBatch, SpanBatch
+from knhk_telemetry.model.batch import LogBatch, MetricBatch, SpanBatch
 from knhk_telemetry.model.rejections import (
     INVALID_PARENT_SPAN_ID,
     INVALID_SPAN_ID,
@@ -26,7 +27,7 @@ from knhk_telemetry.model.rejections import (
 )
 from knhk_telemetry.otlp import proto
 from knhk_telemetry.otlp.fast import _arrow as A
-from knhk_telemetry.otlp.fast import _logs, _traces
+from knhk_telemetry.otlp.fast import _logs, _metrics, _traces
 from knhk_telemetry.otlp.fast._schema import ROOTS, SCHEMA
 from knhk_telemetry.otlp.fast._wire import ERROR_TEXT, OK, validate
 from knhk_telemetry.otlp.proto import Buffer
@@ -250,3 +251,195 @@ def decode_logs(data: Buffer) -> Decoded[LogBatch]:
         "log_attributes": A.attribute_table(data, lg_attrs),
     }
     return Decoded(LogBatch(tables, check=False), _rejections(rej, _LOG_PATH))
+
+
+_MS = ("metrics", "resource_metrics", "scope_metrics")
+_METRIC = (*_MS, "metrics")
+METRIC_TIDS = np.array(
+    [
+        SCHEMA.tid("metrics"),
+        SCHEMA.tid("metrics", "resource_metrics"),
+        SCHEMA.tid("metrics", "resource_metrics", "resource"),
+        SCHEMA.tid("metrics", "resource_metrics", "resource", "attributes"),
+        SCHEMA.tid("metrics", "resource_metrics", "resource", "attributes", "value"),
+        SCHEMA.tid(*_MS),
+        SCHEMA.tid(*_MS, "scope"),
+        SCHEMA.tid(*_MS, "scope", "attributes"),
+        SCHEMA.tid(*_METRIC),
+        SCHEMA.tid(*_METRIC, "metadata"),
+    ],
+    dtype=np.int64,
+)
+_DATA_FIELDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+_SUBS = {"exponential_histogram": ("positive", "negative"), "summary": ("quantile_values",)}
+
+
+def _point_tids(field: str) -> list[int]:
+    """The row of ``_metrics`` ``ptids`` of one data field (see ``_metrics.P_*``)."""
+    point = (*_METRIC, field, "data_points")
+    has_ex = field != "summary"
+    subs = _SUBS.get(field, ())
+    return [
+        SCHEMA.tid(*_METRIC, field),
+        SCHEMA.tid(*point),
+        SCHEMA.tid(*point, "attributes"),
+        SCHEMA.tid(*point, "exemplars") if has_ex else 0,
+        SCHEMA.tid(*point, "exemplars", "filtered_attributes") if has_ex else 0,
+        SCHEMA.tid(*point, subs[0]) if subs else 0,
+        SCHEMA.tid(*point, subs[1]) if len(subs) > 1 else 0,
+    ]
+
+
+POINT_TIDS = np.array([_point_tids(f) for f in _DATA_FIELDS], dtype=np.int64)
+_METRIC_PATH = "resource_metrics[{}].scope_metrics[{}].metrics[{}]"
+_ID_SIZES = {_metrics.R_TRACE: ("trace_id", 16, INVALID_TRACE_ID), _metrics.R_SPAN: ("span_id", 8, INVALID_SPAN_ID)}
+_F64 = pa.float64()
+_BUCKETS = S.POINTS.field("bucket_counts").type
+_BOUNDS = S.POINTS.field("explicit_bounds").type
+_QUANTILES = S.POINTS.field("quantile_values").type
+
+
+def _metric_rejections(rej: Arr) -> Rejections:
+    """Refused exemplars from kernel rows (reason, resource, scope, metric, field, point,
+    exemplar, id length)."""
+    out = Rejections()
+    if not len(rej):
+        return out
+    for reason, ri, si, mi, field, pi, ei, size in rej[:MAX_MESSAGES].tolist():
+        name, expected, code = _ID_SIZES[reason]
+        path = f"{_METRIC_PATH.format(ri, si, mi)}.{_DATA_FIELDS[field]}.data_points[{pi}].exemplars[{ei}]"
+        out.add(code, f"{path}: {name} has {size} bytes, expected {expected}")
+    rest = rej[MAX_MESSAGES:, 0]
+    for reason, n in zip(*np.unique(rest, return_counts=True), strict=True):
+        out.counts[_ID_SIZES[int(reason)][2]] += int(n)
+    return out
+
+
+def _bm(ok: Arr) -> tuple[Arr, int]:
+    """An Arrow validity bitmap (and null count) of a bool array."""
+    return np.packbits(ok, bitorder="little"), int(len(ok) - np.count_nonzero(ok))
+
+
+def _list(typ: pa.DataType, n: int, offsets: Arr, values: pa.Array, ok: Arr) -> pa.Array:
+    bits, nulls = _bm(ok)
+    return pa.Array.from_buffers(
+        typ, n, [pa.py_buffer(bits) if nulls else None, pa.py_buffer(offsets)], null_count=nulls, children=[values]
+    )
+
+
+def _points_table(pt: tuple[Any, ...]) -> pa.Table:
+    n, pu, pi32, flags, vk, ok, loff, lval, ln = pt
+    if n == 0:
+        return A.empty(S.POINTS)
+    pu = np.ascontiguousarray(pu)
+    pi32 = np.ascontiguousarray(pi32)
+    ok = np.ascontiguousarray(ok)
+    loff = np.ascontiguousarray(loff)
+
+    def f64(row: int, valid: int) -> pa.Array:
+        return A.prim(_F64, n, pu[row].view(np.float64), _bm(ok[valid]))
+
+    def u64(row: int, valid: int) -> pa.Array:
+        return A.prim(A.U64, n, pu[row], _bm(ok[valid]))
+
+    def values(j: int, typ: pa.DataType) -> pa.Array:
+        m = int(ln[j])
+        raw = np.ascontiguousarray(lval[j, :m])
+        return A.prim(typ, m, raw.view(np.float64) if typ == _F64 else raw)
+
+    nq = int(ln[4])
+    quantiles = pa.StructArray.from_arrays(
+        [
+            A.prim(_F64, nq, np.ascontiguousarray(lval[4, :nq]).view(np.float64)),
+            A.prim(_F64, nq, np.ascontiguousarray(lval[5, :nq]).view(np.float64)),
+        ],
+        fields=list(_QUANTILES.value_type),
+    )
+    return A.table(
+        S.POINTS,
+        [
+            A.prim(A.I32, n, pi32[0]),
+            A.prim(A.U64, n, pu[0]),
+            A.prim(A.U64, n, pu[1]),
+            A.prim(A.U32, n, flags),
+            A.prim(A.I8, n, vk, _bm(ok[0])),
+            f64(2, 1),
+            A.prim(pa.int64(), n, pu[2].view(np.int64), _bm(ok[2])),
+            u64(3, 3),
+            f64(4, 4),
+            f64(5, 5),
+            f64(6, 6),
+            _list(_BUCKETS, n, loff[0], values(0, A.U64), ok[7]),
+            _list(_BOUNDS, n, loff[1], values(1, _F64), ok[7]),
+            A.prim(A.I32, n, pi32[1], _bm(ok[8])),
+            u64(7, 8),
+            f64(8, 8),
+            A.prim(A.I32, n, pi32[2], _bm(ok[9])),
+            _list(_BUCKETS, n, loff[2], values(2, A.U64), ok[9]),
+            A.prim(A.I32, n, pi32[3], _bm(ok[10])),
+            _list(_BUCKETS, n, loff[3], values(3, A.U64), ok[10]),
+            _list(_QUANTILES, n, loff[4], quantiles, ok[11]),
+        ],
+    )
+
+
+def decode_metrics(data: Buffer) -> Decoded[MetricBatch]:
+    """Serialized ``ExportMetricsServiceRequest`` bytes as a ``MetricBatch``."""
+    arr = as_array(data)
+    out = _metrics.decode_metrics_kernel(arr, SCHEMA.kind, SCHEMA.wire, SCHEMA.child, METRIC_TIDS, POINT_TIDS)
+    if not out[0]:
+        validated("metrics", arr)
+        return proto.decode_metrics(data)
+    err = out[1]
+    if err[0]:
+        which = _DATA_FIELDS[[5, 7, 9, 10, 11].index(int(err[4]))]
+        path = f"{_METRIC_PATH.format(err[1], err[2], err[3])}.{which}.aggregation_temporality"
+        raise DecodeError(f"{path}: enum value {err[5]} is outside the range the model stores (-128..127)")
+    res, res_attrs, sc, sc_attrs, mt, mt_attrs, pt, pt_attrs, ex, ex_attrs, rej = out[2:]
+    n = mt[0]
+    metrics = (
+        A.table(
+            S.METRICS,
+            [
+                A.prim(A.I32, n, mt[1]),
+                A.dict_strings(n, mt[2], mt[3]),
+                A.strings(A.STR, n, mt[4]),
+                A.strings(A.STR, n, mt[5]),
+                A.prim(A.I8, n, mt[6]),
+                A.prim(A.I8, n, mt[7], _bm(mt[8])),
+                pa.array(mt[9], A.BOOL, mask=~mt[10]),
+            ],
+        )
+        if n
+        else A.empty(S.METRICS)
+    )
+    n_x = ex[0]
+    exemplars = (
+        A.table(
+            S.EXEMPLARS,
+            [
+                A.prim(A.I32, n_x, ex[1]),
+                A.prim(A.U64, n_x, ex[2]),
+                A.prim(A.I8, n_x, ex[3]),
+                A.prim(_F64, n_x, ex[4].view(np.float64), _bm(ex[3] == 4)),
+                A.prim(pa.int64(), n_x, ex[4].view(np.int64), _bm(ex[3] == 6)),
+                A.fixed(S.SPAN_ID, n_x, ex[5], _bm(ex[6])),
+                A.fixed(S.TRACE_ID, n_x, ex[7], _bm(ex[8])),
+            ],
+        )
+        if n_x
+        else A.empty(S.EXEMPLARS)
+    )
+    tables = {
+        "resources": A.resources_table(data, res),
+        "resource_attributes": A.attribute_table(data, res_attrs),
+        "scopes": A.scopes_table(sc),
+        "scope_attributes": A.attribute_table(data, sc_attrs),
+        "metrics": metrics,
+        "metric_metadata": A.attribute_table(data, mt_attrs),
+        "points": _points_table(pt),
+        "point_attributes": A.attribute_table(data, pt_attrs),
+        "exemplars": exemplars,
+        "exemplar_attributes": A.attribute_table(data, ex_attrs),
+    }
+    return Decoded(MetricBatch(tables, check=False), _metric_rejections(rej))

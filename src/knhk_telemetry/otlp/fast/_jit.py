@@ -20,7 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 Int: TypeAlias = Any
 
 #: the modules whose source (code or constants) is compiled into the kernels
-KERNEL_MODULES = ("_common.py", "_jit.py", "_logs.py", "_schema.py", "_traces.py", "_wire.py")
+KERNEL_MODULES = ("_common.py", "_jit.py", "_logs.py", "_metrics.py", "_schema.py", "_traces.py", "_wire.py")
 
 #: fixed at import: the kernels of this package are compiled for exactly these sources
 CACHE = KernelCache("otlp-fast", (Path(__file__).resolve().parent / name for name in KERNEL_MODULES))
