@@ -183,10 +183,10 @@ def _listen(
         config.validate_config("live-check")
     except (ValueError, KnhkTelemetryError) as exc:
         raise click.UsageError(str(exc)) from exc
-    receiver = None
-    for sig in ("traces", "metrics", "logs"):
-        receiver = FACTORY.create(sig, CreateSettings("otlp/live-check", sig, consume), config)
-    assert receiver is not None
+    # one receiver serves every signal (the factory is shared: further signals are attached)
+    receiver = FACTORY.create("traces", CreateSettings("otlp/live-check", "traces", consume), config)
+    for sig in ("metrics", "logs"):
+        receiver.attach(CreateSettings("otlp/live-check", sig, consume))
 
     def on_sigint(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
