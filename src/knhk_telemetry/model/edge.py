@@ -62,6 +62,7 @@ from knhk_telemetry.model.values import (
     TableBuilder,
     attributes_by_row,
     columns_to_python,
+    entity_ref_cell,
     python_to_columns,
     value_column,
 )
@@ -1054,15 +1055,7 @@ def _origin_tables(
         r = resources.append(
             schema_url=resource.schema_url,
             dropped_attributes_count=resource.dropped_attributes_count,
-            entity_refs=[
-                {
-                    "schema_url": e.schema_url,
-                    "type": e.type,
-                    "id_keys": list(e.id_keys),
-                    "description_keys": list(e.description_keys),
-                }
-                for e in resource.entity_refs
-            ],
+            entity_refs=[entity_ref_cell(e) for e in resource.entity_refs],
         )
         res_attrs.add_all(r, resource.attributes)
         for scope, items in scope_groups.values():

@@ -121,6 +121,17 @@ def value_column(vtype: int) -> str:
     return _VALUE_COLUMNS.get(ValueType(vtype), "")
 
 
+def entity_ref_cell(ref: Any) -> dict[str, Any]:
+    """One ``entity_refs`` list item of the resources table, from any object with the
+    OTLP ``EntityRef`` fields (the protobuf message or the edge type)."""
+    return {
+        "schema_url": ref.schema_url,
+        "type": ref.type,
+        "id_keys": list(ref.id_keys),
+        "description_keys": list(ref.description_keys),
+    }
+
+
 class TableBuilder:
     """Collects rows as Python lists, one list per column, and builds the Arrow table once."""
 

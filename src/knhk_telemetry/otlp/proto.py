@@ -58,7 +58,7 @@ from knhk_telemetry.model.rejections import (
     Rejections,
 )
 from knhk_telemetry.model.schema import MetricType, NumberKind, ValueType
-from knhk_telemetry.model.values import AttributeBuilder, TableBuilder
+from knhk_telemetry.model.values import AttributeBuilder, TableBuilder, entity_ref_cell
 
 Signal: TypeAlias = Literal["traces", "metrics", "logs"]
 Buffer: TypeAlias = bytes | bytearray | memoryview
@@ -160,15 +160,7 @@ class _Envelope:
         row = self.resources.append(
             schema_url=container.schema_url,
             dropped_attributes_count=res.dropped_attributes_count,
-            entity_refs=[
-                {
-                    "schema_url": e.schema_url,
-                    "type": e.type,
-                    "id_keys": list(e.id_keys),
-                    "description_keys": list(e.description_keys),
-                }
-                for e in res.entity_refs
-            ],
+            entity_refs=[entity_ref_cell(e) for e in res.entity_refs],
         )
         _add_attributes(self.resource_attributes, row, res.attributes)
         return row

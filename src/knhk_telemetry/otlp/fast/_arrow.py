@@ -18,6 +18,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from knhk_telemetry.model import schema as S
+from knhk_telemetry.model.values import entity_ref_cell
 
 Arr = np.ndarray[Any, Any]
 _INT_DICT = S.ATTRIBUTES.field("int").type
@@ -144,14 +145,7 @@ def entity_refs(data: bytes | bytearray | memoryview, n_resources: int, occurren
     cells: list[list[dict[str, Any]]] = [[] for _ in range(n_resources)]
     for r, s, e in occurrences.tolist():
         for ref in Resource.FromString(bytes(data[s:e])).entity_refs:
-            cells[r].append(
-                {
-                    "schema_url": ref.schema_url,
-                    "type": ref.type,
-                    "id_keys": list(ref.id_keys),
-                    "description_keys": list(ref.description_keys),
-                }
-            )
+            cells[r].append(entity_ref_cell(ref))
     return pa.array(cells, S.RESOURCES.field("entity_refs").type)
 
 
