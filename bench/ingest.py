@@ -137,7 +137,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _config_yaml(grpc_port: int, metrics_port: int, batch_size: int, flush_interval: str) -> str:
+def _config_yaml(grpc_port: int, metrics_port: int, batch_size: int, flush_interval: str, workers: int) -> str:
     return f"""\
 receivers:
   otlp:
@@ -145,6 +145,7 @@ receivers:
       grpc:
         endpoint: 127.0.0.1:{grpc_port}
         max_recv_msg_size_mib: 16
+        workers: {workers}
 exporters:
   nop:
 service:
@@ -202,13 +203,49 @@ def _peak_rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
+def _python_thread_names(pid: int) -> dict[int, str]:
+    """Native thread id -> Python thread name, from ``py-spy dump`` (empty without py-spy).
+
+    Python 3.11 does not name its OS threads, so /proc shows them all as the process name.
+    """
+    try:
+        out = subprocess.run(
+            ["py-spy", "dump", "--pid", str(pid)], check=False, capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {int(tid): name for tid, name in re.findall(r'^Thread (\d+) \([^)]*\): "(.*)"$', out.stdout, re.M)}
+
+
+def _thread_cpu(pid: int, names: dict[int, str]) -> dict[str, float]:
+    """CPU seconds per thread group of ``pid`` (threads named alike, digits dropped), from /proc.
+
+    Splits the server's CPU between the gRPC core's own threads, the gRPC handler pool (decode
+    and handing over) and the pipeline thread (batching and export): py-spy sees only the
+    Python frames, this sees every thread. ``names`` names the Python threads.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = names.get(int(task.name)) or (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        group = re.sub(r"[-_]?\d+$", "", name) or name
+        out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 class Server:
     """``knhk-telemetry run`` in a child process, with a generated config."""
 
-    def __init__(self, workdir: Path, batch_size: int, flush_interval: str) -> None:
+    def __init__(self, workdir: Path, args: argparse.Namespace) -> None:
         self.grpc_port, self.metrics_port = _free_port(), _free_port()
         self.config = workdir / f"ingest-{self.grpc_port}.yaml"
-        self.config.write_text(_config_yaml(self.grpc_port, self.metrics_port, batch_size, flush_interval))
+        self.config.write_text(
+            _config_yaml(self.grpc_port, self.metrics_port, args.batch_size, args.flush_interval, args.workers)
+        )
         self.log = workdir / f"ingest-{self.grpc_port}.log"
         # measure the compiled codec from the first request (run it after `knhk-telemetry
         # warmup`: with a cold cache the first request would wait for the compilation)
@@ -245,6 +282,20 @@ class Server:
     def cpu_s(self) -> float:
         t = self.ps.cpu_times()
         return float(t.user + t.system)
+
+    def counters(self) -> dict[str, float]:
+        """User and system CPU seconds and context switches (voluntary: waits; involuntary: preempted)."""
+        t = self.ps.cpu_times()
+        out = {"user_s": t.user, "system_s": t.system, "ctx_voluntary": 0.0, "ctx_involuntary": 0.0}
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():  # /proc/PID/status counts one thread
+            try:
+                status = (task / "status").read_text()
+            except OSError:
+                continue
+            for kind in ("voluntary", "involuntary"):
+                m = re.search(rf"^{kind}_ctxt_switches:\s+(\d+)", status, re.M)
+                out[f"ctx_{kind}"] += int(m.group(1)) if m else 0
+        return out
 
     def wait_exported(self, at_least: float, timeout: float = 30.0) -> float:
         """Wait until the pipeline exported ``at_least`` spans (or stopped moving); return the count."""
@@ -311,6 +362,7 @@ def bench_e2e(args: argparse.Namespace) -> dict[str, Any]:
             "exporter": "nop",
             "batch_size": args.batch_size,
             "flush_interval": args.flush_interval,
+            "grpc_workers": args.workers,
             "duration_s": args.duration,
             "concurrency": args.concurrency,
             "spans_per_request": 1000,
@@ -327,16 +379,20 @@ def bench_e2e(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="knhk-ingest-") as tmp:
         work = Path(tmp)
         # max: closed loop
-        server = Server(work, args.batch_size, args.flush_interval)
+        server = Server(work, args)
         try:
             warm = _load(server.endpoint, pool, None, min(2.0, args.duration), args.concurrency)
             server.wait_exported(warm.spans_accepted)  # drained: the CPU below is the measured run's
             exported0 = _exported_spans(server.metrics_port)
-            cpu0 = server.cpu_s()
+            names = _python_thread_names(server.proc.pid)  # the gRPC pool threads exist after the warm-up
+            cpu0, threads0, counters0 = server.cpu_s(), _thread_cpu(server.proc.pid, names), server.counters()
             profiler = _start_profiler(args, server.proc.pid) if args.profile else None
             report = _load(server.endpoint, pool, None, args.duration, args.concurrency)
             exported = server.wait_exported(exported0 + report.spans_accepted) - exported0
             cpu = server.cpu_s() - cpu0
+            threads1 = _thread_cpu(server.proc.pid, names)
+            counters = {k: v - counters0[k] for k, v in server.counters().items()}
+            thread_cpu = {k: v - threads0.get(k, 0.0) for k, v in threads1.items() if v - threads0.get(k, 0.0) > 0}
             profile = _finish_profiler(profiler) if profiler else None
             peak = _peak_rss(server.proc.pid)
         finally:
@@ -346,6 +402,13 @@ def bench_e2e(args: argparse.Namespace) -> dict[str, Any]:
             {
                 "server_cpu_s": cpu,
                 "server_cpu_percent": 100.0 * cpu / report.elapsed_s,
+                "server_counters": counters,
+                "server_ctx_switches_per_request": (counters["ctx_voluntary"] + counters["ctx_involuntary"])
+                / max(report.requests_ok, 1),
+                # CPU share of each thread group (threads that ended during the run are missed)
+                "server_cpu_by_thread": {
+                    k: round(v / cpu, 4) for k, v in sorted(thread_cpu.items(), key=lambda kv: -kv[1])
+                },
                 "server_spans_exported": exported,
                 "spans_per_server_cpu_s": report.spans_accepted / cpu if cpu > 0 else 0.0,
                 "server_peak_rss_mib": peak / 2**20,
@@ -364,12 +427,18 @@ def bench_e2e(args: argparse.Namespace) -> dict[str, Any]:
             f"{report.loadgen_cpu_percent:.0f} % cpu), peak rss {max_row['server_peak_rss_mib']:.0f} MiB",
             flush=True,
         )
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in max_row["server_cpu_by_thread"].items())
+        print(
+            f"server cpu by thread: {shares}; user {counters['user_s']:.2f} s, system {counters['system_s']:.2f} s, "
+            f"{max_row['server_ctx_switches_per_request']:.1f} context switches per request",
+            flush=True,
+        )
         # half: open loop at half the max accepted rate, on a fresh server (fresh latency window)
         half_rate = report.accepted_spans_per_s / 2
         if half_rate < 1000:
             out["half"] = f"skipped: max accepted rate {report.accepted_spans_per_s:.0f} spans/s is too low"
             return out
-        server = Server(work, args.batch_size, args.flush_interval)
+        server = Server(work, args)
         try:
             warm = _load(server.endpoint, pool, half_rate, min(1.0, args.duration), args.concurrency)
             server.wait_exported(warm.spans_accepted)
@@ -394,9 +463,12 @@ def bench_e2e(args: argparse.Namespace) -> dict[str, Any]:
 def _start_profiler(args: argparse.Namespace, pid: int) -> tuple[subprocess.Popen[bytes], Path]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     fmt = args.profile_format
-    path = RESULTS / ("ingest-profile.svg" if fmt == "flamegraph" else "ingest-profile.speedscope.json")
-    cmd = ["py-spy", "record", "--pid", str(pid), "--rate", "100", "--format", fmt, "--output", str(path)]
-    cmd += ["--duration", str(int(args.duration) + 1), "--nonblocking", "--threads"]
+    suffix = {"flamegraph": "svg", "speedscope": "speedscope.json", "raw": "collapsed.txt"}[fmt]
+    path = RESULTS / f"ingest-profile.{suffix}"
+    cmd = ["py-spy", "record", "--pid", str(pid), "--rate", str(args.profile_rate), "--format", fmt]
+    cmd += ["--output", str(path), "--duration", str(int(args.duration) + 1), "--nonblocking", "--threads"]
+    cmd += ["--native"] if args.profile_native else []
+    cmd += ["--gil"] if args.profile_gil else []
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), path
 
 
@@ -439,11 +511,15 @@ def main() -> None:
     parser.add_argument("--decode-requests", type=int, default=20, help="1000-span requests per decode run")
     parser.add_argument("--decode-cpu-s", type=float, default=2.0, help="CPU seconds per decode measurement")
     parser.add_argument("--batch-size", type=int, default=8192)
+    parser.add_argument("--workers", type=int, default=8, help="the gRPC receiver's handler threads")
     parser.add_argument("--flush-interval", default="200ms")
     parser.add_argument("--skip-decode", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--profile", action="store_true", help="py-spy record the server during the max run")
-    parser.add_argument("--profile-format", choices=["flamegraph", "speedscope"], default="flamegraph")
+    parser.add_argument("--profile-format", choices=["flamegraph", "speedscope", "raw"], default="flamegraph")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument("--profile-native", action="store_true", help="py-spy --native: C frames (gRPC core)")
+    parser.add_argument("--profile-gil", action="store_true", help="py-spy --gil: only samples holding the GIL")
     parser.add_argument("--json", type=Path, default=RESULTS / "ingest.json", help="where to write the results")
     args = parser.parse_args()
 

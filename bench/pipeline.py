@@ -10,6 +10,10 @@ the same process on the same data, so the ratio survives a noisy machine:
   ``queue.Queue`` (the least any threaded pipeline must do).
 - record_span: ``Span`` objects one at a time through the same pipeline; the baseline only
   appends them to a list.
+- batcher parts, per 1000-span request as the OTLP receiver decodes it (its own string
+  dictionaries): ``SpanBatch.concat`` of 8 requests keeping chunks (what the batcher does)
+  against combining them (dictionary unification); the refusal check of ``record_batch``
+  (``refuse_invalid_spans``) against the same check with a per-byte all-zero test.
 - memory: RSS growth per span while batches of 1000 synthetic spans (8 attributes each) are
   built and held queued behind a blocked exporter, divided by the number of spans queued.
 """
@@ -26,13 +30,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 
 from knhk_telemetry.component import Component
 from knhk_telemetry.exporters.nop import NopConfig, NopExporter
 from knhk_telemetry.model.batch import SpanBatch
 from knhk_telemetry.model.edge import batch_to_spans
+from knhk_telemetry.otlp import proto
 from knhk_telemetry.pipeline import PipelineSettings, TelemetryPipeline
+from knhk_telemetry.pipeline.pipeline import refuse_invalid_spans
 from knhk_telemetry.synth import synthetic_spans
 
 
@@ -116,6 +123,54 @@ def bytes_per_queued_span(n: int) -> float:
     return (rss1 - rss0) / queued
 
 
+def _seconds(fn: Any, repeats: int, number: int = 20) -> float:
+    """Median seconds of one call of ``fn`` over ``repeats`` timings of ``number`` calls."""
+    fn()
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        runs.append((time.perf_counter() - t0) / number)
+    return statistics.median(runs)
+
+
+def _bytewise_refusal_check(batch: SpanBatch) -> int:
+    """The baseline: all-zero ids found with a per-byte ``any`` (what ``_all_zero`` did)."""
+    spans = batch.spans
+    bad = 0
+    for name in ("trace_id", "span_id"):
+        arr = spans.column(name).combine_chunks()
+        width = arr.type.byte_width
+        raw = np.frombuffer(arr.buffers()[1], dtype=np.uint8)[arr.offset * width : (arr.offset + len(arr)) * width]
+        bad += int((~raw.reshape(-1, width).any(axis=1)).sum())
+    start = spans.column("start_time_unix_nano").to_numpy()
+    end = spans.column("end_time_unix_nano").to_numpy()
+    return bad + int((end < start).sum())
+
+
+def batcher_costs(repeats: int) -> dict[str, float]:
+    """Microseconds per 1000-span request of the batcher's concat and the refusal check."""
+    requests = [
+        proto.decode_traces(proto.encode_traces(synthetic_spans(1000, services=8, attributes_per_span=8, seed=s))).batch
+        for s in range(100, 108)
+    ]
+    per_request = 1e6 / len(requests)
+    out = {
+        "concat_chunked_us_per_request": _seconds(lambda: SpanBatch.concat(requests, combine=False), repeats)
+        * per_request,
+        "concat_combined_us_per_request": _seconds(lambda: SpanBatch.concat(requests), repeats) * per_request,
+        "refusal_check_us_per_request": _seconds(lambda: refuse_invalid_spans(requests[0]), repeats, 200) * 1e6,
+        "bytewise_refusal_check_us_per_request": _seconds(lambda: _bytewise_refusal_check(requests[0]), repeats, 200)
+        * 1e6,
+    }
+    out["concat_chunked_vs_combined"] = out["concat_chunked_us_per_request"] / out["concat_combined_us_per_request"]
+    out["refusal_check_vs_bytewise"] = (
+        out["refusal_check_us_per_request"] / out["bytewise_refusal_check_us_per_request"]
+    )
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spans", type=int, default=2_000_000)
@@ -139,6 +194,7 @@ def main() -> None:
         runs["list_append"].append(list_append_rate(spans))
     med = {k: statistics.median(v) for k, v in runs.items()}
     memory = bytes_per_queued_span(args.memory_spans)
+    batcher = batcher_costs(args.repeats)
     result = {
         "record_batch_spans_per_s": round(med["record_batch"]),
         "record_batch_spans_per_cpu_s": round(med["record_batch_cpu"]),
@@ -148,6 +204,7 @@ def main() -> None:
         "list_append_spans_per_s": round(med["list_append"]),
         "record_span_vs_list_append": round(med["record_span"] / med["list_append"], 4),
         "bytes_per_queued_span": round(memory, 1),
+        "batcher": batcher,
         "repeats": args.repeats,
         "spans": args.spans,
     }

@@ -401,3 +401,21 @@ def test_record_batch_reports_refusals_to_the_caller() -> None:
     assert pipe.record_batch(data.with_table("spans", spans), rejections=rejected) == 3
     pipe.shutdown()
     assert rejected.counts == {"invalid_trace_id": 1}
+
+
+def test_all_zero_ids_found_in_slices_and_chunks() -> None:
+    data = synthetic_spans(12, seed=7)
+    spans = data.spans
+    tid = spans.column("trace_id").to_pylist()
+    tid[9] = bytes(16)
+    spans = spans.set_column(1, spans.schema.field(1), pa.array(tid, spans.schema.field(1).type))
+    bad = data.with_table("spans", spans)
+    # a slice (the id column starts at an offset) and a chunked concat see the same span
+    kept, rejected = refuse_invalid_spans(bad.slice(5))
+    assert rejected.counts == {"invalid_trace_id": 1}
+    assert rejected.messages[0].endswith("(row 4): trace_id is all zeroes")
+    assert len(kept) == 6
+    kept, rejected = refuse_invalid_spans(SpanBatch.concat([data, bad], combine=False))
+    assert rejected.counts == {"invalid_trace_id": 1}
+    assert "(row 21)" in rejected.messages[0]
+    assert len(kept) == 23

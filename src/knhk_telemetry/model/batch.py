@@ -146,7 +146,12 @@ class Batch:
 
     @classmethod
     def concat(cls, batches: Sequence[Self], *, combine: bool = True) -> Self:
-        """One batch holding all rows of ``batches`` in order (parent indices are offset)."""
+        """One batch holding all rows of ``batches`` in order (parent indices are offset).
+
+        ``combine=False`` keeps each table's chunks (zero-copy but for the parent columns,
+        which are re-numbered in one pass per table): combining dictionary columns unifies
+        their dictionaries, most of the cost of a combining concat (``bench/pipeline.py``).
+        The pipeline's batcher leaves that to the consumers that need single chunks."""
         batches = [b for b in batches if b is not None]
         if not batches:
             return cls.empty()
@@ -154,17 +159,15 @@ class Batch:
             return batches[0]
         out: dict[str, pa.Table] = {}
         for spec in cls.TABLES:
-            parts = []
-            offset = 0
-            for b in batches:
-                t = b._tables[spec.name]
-                if spec.parent is not None and offset and t.num_rows:
-                    col = _index_array(t, spec.parent_column) + np.int32(offset)
-                    t = _set_parent(t, spec, col)
-                parts.append(t)
-                if spec.parent is not None:
-                    offset += b._tables[spec.parent].num_rows
+            parts = [b._tables[spec.name] for b in batches]
             table = pa.concat_tables(parts)
+            if spec.parent is not None and table.num_rows:
+                sizes = np.array([b._tables[spec.parent].num_rows for b in batches[:-1]], dtype=np.int32)
+                offsets = np.concatenate([np.zeros(1, np.int32), np.cumsum(sizes, dtype=np.int32)])
+                if offsets[-1]:
+                    rows = np.array([t.num_rows for t in parts])
+                    col = np.concatenate([_index_array(t, spec.parent_column) for t in parts])
+                    table = _set_parent(table, spec, col + np.repeat(offsets, rows))
             out[spec.name] = table.combine_chunks() if combine else table
         return cls(out, check=False)
 
