@@ -420,6 +420,9 @@ def bench_e2e(args: argparse.Namespace) -> dict[str, Any]:
         )
         if profile:
             max_row["profile"] = profile
+            raw = RESULTS / "ingest-profile.collapsed.txt"
+            if args.profile_format == "raw" and raw.exists():
+                max_row["profile_summary"] = profile_summary(raw)
         out["max"] = max_row
         print(
             f"max: accepted {report.accepted_spans_per_s:,.0f} spans/s, {max_row['spans_per_server_cpu_s']:,.0f} "
@@ -482,6 +485,34 @@ def _finish_profiler(profiler: tuple[subprocess.Popen[bytes], Path]) -> str:
     if proc.returncode != 0:
         return f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}"
     return str(path.relative_to(RESULTS.parent.parent)) if path.is_relative_to(RESULTS.parent.parent) else str(path)
+
+
+def profile_summary(path: Path, top: int = 12) -> dict[str, Any]:
+    """The largest self and inclusive shares of a py-spy ``raw`` (collapsed stacks) profile,
+    and each thread's share: small enough to keep in the results JSON."""
+    self_n: dict[str, int] = {}
+    incl_n: dict[str, int] = {}
+    thread_n: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        total += n
+        thread = re.sub(r"^thread \(\d+\): ", "", frames[0])
+        thread = re.sub(r"[-_]?\d+$", "", thread)
+        thread_n[thread] = thread_n.get(thread, 0) + n
+        self_n[frames[-1]] = self_n.get(frames[-1], 0) + n
+        for frame in set(frames[1:]):
+            if "(threading.py:" not in frame and "concurrent/futures/thread.py" not in frame:  # thread plumbing
+                incl_n[frame] = incl_n.get(frame, 0) + n
+
+    def shares(d: dict[str, int]) -> dict[str, float]:
+        return {k: round(v / total, 4) for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]}
+
+    return {"samples": total, "threads": shares(thread_n), "self": shares(self_n), "inclusive": shares(incl_n)}
 
 
 def _verdicts(results: dict[str, Any]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def test_protocol_keys_without_body_mean_defaults(registry: Registry) -> None:
     assert otlp.protocols.http is not None
     assert (otlp.protocols.grpc.endpoint, otlp.protocols.grpc.max_recv_msg_size_mib) == ("127.0.0.1:4317", 16)
     assert (otlp.protocols.http.endpoint, otlp.protocols.http.max_request_body_size) == ("127.0.0.1:4318", 20 * 2**20)
-    assert otlp.protocols.grpc.workers == min(4, os.cpu_count() or 1)
+    assert otlp.protocols.grpc.workers == otlp.protocols.http.workers == min(4, os.cpu_count() or 1)
     assert otlp.protocols.http.cors is None
     assert (otlp.backpressure_wait, otlp.retry_delay, otlp.shutdown_grace) == (0.0, 1.0, 5.0)
 

@@ -670,7 +670,7 @@ def decode_metrics_kernel(data: Arr, kind: Arr, wire: Arr, child: Arr, tids: Arr
                             break
                         p2 = q
                         if n_occ == 0 or res_occ[n_occ - 1, 0] != r or res_occ[n_occ - 1, 1] != s:
-                            if n_occ >= res_occ.shape[0]:
+                            if n_occ >= res_occ.shape[0]:  # one row per Resource message, not per ref
                                 bad = True
                                 break
                             res_occ[n_occ, 0] = r

@@ -342,11 +342,14 @@ def decode_traces_kernel(data: Arr, kind: Arr, wire: Arr, child: Arr, tids: Arr)
                         res_dropped[r] = np.uint32(x & np.uint64(0xFFFFFFFF))
                     elif tag == 0x1A:
                         q = check_field(data, p2, e, tag, t_res, 2, kind, wire, child)
-                        if q < 0 or n_occ >= res_occ.shape[0]:
+                        if q < 0:
                             bad = True
                             break
                         p2 = q
                         if n_occ == 0 or res_occ[n_occ - 1, 0] != r or res_occ[n_occ - 1, 1] != s:
+                            if n_occ >= res_occ.shape[0]:  # one row per Resource message, not per ref
+                                bad = True
+                                break
                             res_occ[n_occ, 0] = r
                             res_occ[n_occ, 1] = s
                             res_occ[n_occ, 2] = e

@@ -28,8 +28,8 @@ from knhk_telemetry.errors import ConfigError
 MiB = 1 << 20
 
 
-def default_grpc_workers() -> int:
-    """The gRPC handler threads when ``workers`` is not set: the CPUs, at most 4."""
+def default_workers() -> int:
+    """Handler threads when ``workers`` is not set: the CPUs, at most 4 (see ``GrpcConfig.workers``)."""
     return max(1, min(4, os.cpu_count() or 1))
 
 
@@ -54,7 +54,7 @@ class GrpcConfig(ComponentConfig):
     #: the CPUs, at most 4. More threads only contend for the GIL (decoding itself releases
     #: it): on 2 cores, 2 workers took 710k spans/s at 560k spans per CPU-second, 8 workers
     #: 640k at 519k, with twice the context switches (``bench/ingest.py --workers N``)
-    workers: int = Field(default_factory=default_grpc_workers, gt=0)
+    workers: int = Field(default_factory=default_workers, gt=0)
 
 
 class CorsConfig(ComponentConfig):
@@ -83,8 +83,9 @@ class HttpConfig(ComponentConfig):
     traces_url_path: str = "/v1/traces"
     metrics_url_path: str = "/v1/metrics"
     logs_url_path: str = "/v1/logs"
-    #: threads that decompress, decode and record request bodies off the event loop
-    workers: int = Field(8, gt=0)
+    #: threads that decompress, decode and record request bodies off the event loop;
+    #: default: the CPUs, at most 4 (as for gRPC: more only contend for the GIL)
+    workers: int = Field(default_factory=default_workers, gt=0)
 
 
 class ProtocolsConfig(ComponentConfig):
