@@ -51,6 +51,7 @@ from knhk_telemetry.loadgen.traces import topology
 from knhk_telemetry.model.rejections import Decoded
 from knhk_telemetry.otlp import encode_traces
 from knhk_telemetry.otlp.proto import decode_traces as reference_decode
+from knhk_telemetry.receivers.otlp.config import default_workers
 from knhk_telemetry.synth import synthetic_spans
 
 RESULTS = Path(__file__).with_name("results")
@@ -137,15 +138,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _config_yaml(grpc_port: int, metrics_port: int, batch_size: int, flush_interval: str, workers: int) -> str:
+def _config_yaml(grpc_port: int, metrics_port: int, batch_size: int, flush_interval: str, workers: int | None) -> str:
+    workers_line = f"\n        workers: {workers}" if workers else ""  # none: the receiver's default
     return f"""\
 receivers:
   otlp:
     protocols:
       grpc:
         endpoint: 127.0.0.1:{grpc_port}
-        max_recv_msg_size_mib: 16
-        workers: {workers}
+        max_recv_msg_size_mib: 16{workers_line}
 exporters:
   nop:
 service:
@@ -362,7 +363,7 @@ def bench_e2e(args: argparse.Namespace) -> dict[str, Any]:
             "exporter": "nop",
             "batch_size": args.batch_size,
             "flush_interval": args.flush_interval,
-            "grpc_workers": args.workers,
+            "grpc_workers": args.workers or default_workers(),
             "duration_s": args.duration,
             "concurrency": args.concurrency,
             "spans_per_request": 1000,
@@ -542,7 +543,9 @@ def main() -> None:
     parser.add_argument("--decode-requests", type=int, default=20, help="1000-span requests per decode run")
     parser.add_argument("--decode-cpu-s", type=float, default=2.0, help="CPU seconds per decode measurement")
     parser.add_argument("--batch-size", type=int, default=8192)
-    parser.add_argument("--workers", type=int, default=8, help="the gRPC receiver's handler threads")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="the gRPC receiver's handler threads (default: its default)"
+    )
     parser.add_argument("--flush-interval", default="200ms")
     parser.add_argument("--skip-decode", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")

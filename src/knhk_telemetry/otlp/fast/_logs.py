@@ -47,6 +47,7 @@ from knhk_telemetry.otlp.fast._common import (
     add_kv,
     as_int32,
     bitmap,
+    cached_num,
     cached_str,
     canonical_nested,
     finish_attrs,
@@ -457,11 +458,15 @@ def decode_logs_kernel(data: Arr, kind: Arr, wire: Arr, child: Arr, tids: Arr) -
                                             if vt == 1:
                                                 la_cols[C_STR, i_r] = xv
                                             elif vt == 3:
-                                                la_cols[C_INT, i_r] = intern_num(xv, la_slots, la_uniq, la_meta, D_INT)
+                                                la_cols[C_INT, i_r] = cached_num(
+                                                    xv, la_slots, la_uniq, la_meta, D_INT, la_cache, la_j
+                                                )
                                             elif vt == 2:
                                                 la_cols[C_BOOL, i_r] = 1 if xv != 0 else 0
                                             elif vt == 4:
-                                                la_cols[C_DBL, i_r] = intern_num(xv, la_slots, la_uniq, la_meta, D_DBL)
+                                                la_cols[C_DBL, i_r] = cached_num(
+                                                    xv, la_slots, la_uniq, la_meta, D_DBL, la_cache, la_j
+                                                )
                                             la_cnt[0] = i_r + 1
                                             done = True
                                 if not done and not add_kv(

@@ -47,11 +47,11 @@ from knhk_telemetry.otlp.fast._common import (
     add_kv,
     as_int32,
     bitmap,
+    cached_num,
     copy_bytes,
     dict_strings,
     finish_attrs,
     gather,
-    intern_num,
     intern_str,
     new_attrs,
     new_dicts,
@@ -561,11 +561,15 @@ def decode_traces_kernel(data: Arr, kind: Arr, wire: Arr, child: Arr, tids: Arr)
                                             if vt == 1:
                                                 sa_cols[C_STR, i_r] = xv
                                             elif vt == 3:
-                                                sa_cols[C_INT, i_r] = intern_num(xv, sa_slots, sa_uniq, sa_meta, D_INT)
+                                                sa_cols[C_INT, i_r] = cached_num(
+                                                    xv, sa_slots, sa_uniq, sa_meta, D_INT, sa_cache, sa_j
+                                                )
                                             elif vt == 2:
                                                 sa_cols[C_BOOL, i_r] = 1 if xv != 0 else 0
                                             elif vt == 4:
-                                                sa_cols[C_DBL, i_r] = intern_num(xv, sa_slots, sa_uniq, sa_meta, D_DBL)
+                                                sa_cols[C_DBL, i_r] = cached_num(
+                                                    xv, sa_slots, sa_uniq, sa_meta, D_DBL, sa_cache, sa_j
+                                                )
                                             sa_cnt[0] = i_r + 1
                                             done = True
                                 if not done and not add_kv(

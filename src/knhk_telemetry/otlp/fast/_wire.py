@@ -87,6 +87,10 @@ def read_varint(data: NDArray[np.uint8], pos: Int, end: Int) -> tuple[np.uint64,
     """``(value, next position)``; next position -1 if truncated or longer than 10 bytes.
 
     As upb: bits past 64 in the tenth byte are dropped."""
+    if pos < end:  # most varints on the wire (lengths, enums, small ints) are one byte
+        b0 = u8(data, pos)
+        if b0 < 0x80:
+            return np.uint64(b0), pos + 1
     result = np.uint64(0)
     shift = np.uint64(0)
     i = pos
