@@ -388,28 +388,29 @@ def test_memory_limit_refuses_with_hysteresis(spans: SpanBatch) -> None:
     assert sink.n == 20
 
 
+def _zero_trace_id(data: SpanBatch, row: int) -> SpanBatch:
+    """``data`` with the trace id of span ``row`` all zeroes."""
+    spans = data.spans
+    tid = spans.column("trace_id").to_pylist()
+    tid[row] = bytes(16)
+    return data.with_table(
+        "spans", spans.set_column(1, spans.schema.field(1), pa.array(tid, spans.schema.field(1).type))
+    )
+
+
 def test_record_batch_reports_refusals_to_the_caller() -> None:
     from knhk_telemetry.model.rejections import Rejections
 
-    data = synthetic_spans(4, seed=8)
-    spans = data.spans
-    tid = spans.column("trace_id").to_pylist()
-    tid[2] = bytes(16)
-    spans = spans.set_column(1, spans.schema.field(1), pa.array(tid, spans.schema.field(1).type))
     rejected = Rejections()
     pipe = _pipe(Collect())
-    assert pipe.record_batch(data.with_table("spans", spans), rejections=rejected) == 3
+    assert pipe.record_batch(_zero_trace_id(synthetic_spans(4, seed=8), 2), rejections=rejected) == 3
     pipe.shutdown()
     assert rejected.counts == {"invalid_trace_id": 1}
 
 
 def test_all_zero_ids_found_in_slices_and_chunks() -> None:
     data = synthetic_spans(12, seed=7)
-    spans = data.spans
-    tid = spans.column("trace_id").to_pylist()
-    tid[9] = bytes(16)
-    spans = spans.set_column(1, spans.schema.field(1), pa.array(tid, spans.schema.field(1).type))
-    bad = data.with_table("spans", spans)
+    bad = _zero_trace_id(data, 9)
     # a slice (the id column starts at an offset) and a chunked concat see the same span
     kept, rejected = refuse_invalid_spans(bad.slice(5))
     assert rejected.counts == {"invalid_trace_id": 1}
