@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,32 @@ def test_a_changed_constant_recompiles_instead_of_loading_stale_code(tmp_path: P
     (tmp_path / "consts.py").write_text("LIMIT = 2\n")
     assert subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip() == "2"
     assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_a_cache_is_complete_once_marked(tmp_path: Path) -> None:
+    src = tmp_path / "k.py"
+    src.write_text("X = 1\n")
+    cache = _numba.KernelCache("k", [src], root=tmp_path / "root")
+    assert not cache.complete
+    cache.mark_complete()
+    assert cache.complete
+    assert _numba.KernelCache("k", [src], root=tmp_path / "root").complete  # another process sees it
+    src.write_text("X = 2\n")  # new source: a new directory, not complete
+    assert not _numba.KernelCache("k", [src], root=tmp_path / "root").complete
+
+
+def test_jobs_run_in_their_own_interpreters_and_a_failure_is_only_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "pids"
+    ok = f"import os, pathlib; pathlib.Path({str(out)!r}, str(os.getpid())).write_text('x')"
+    out.mkdir()
+    jobs = [ok, ok, "raise SystemExit('no toolchain')", ok]
+    with caplog.at_level("WARNING", logger="knhk_telemetry.kernels"):
+        seconds = _numba.compile_in_workers(jobs, workers=2)
+    assert set(seconds) == set(jobs)
+    assert all(s >= 0 for s in seconds.values())
+    pids = {int(p.name) for p in out.iterdir()}
+    assert len(pids) == 3  # three processes (the repeated job ran each time), none of them this one
+    assert os.getpid() not in pids
+    assert "exited 1: no toolchain" in caplog.text

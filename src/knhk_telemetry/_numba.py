@@ -10,16 +10,27 @@ of those versions. Any change picks a fresh directory; old ones are simply never
 The root is ``$KNHK_TELEMETRY_CACHE_DIR`` or ``~/.cache/knhk-telemetry/numba``. When it cannot
 be written, a private temporary directory serves this process (never numba's ``__pycache__``
 fallback, which the fingerprint would not guard).
+
+A cold cache is filled by :func:`compile_in_workers`: each group of kernels compiles in its own
+interpreter, as many at once as there are CPUs. numba compiles one function at a time while
+holding the GIL, so this takes less wall time, and a serving process (``run`` warming up in the
+background) keeps its GIL for requests; it then only loads the cache. A directory whose
+kernels were all loaded once is marked complete (:meth:`KernelCache.mark_complete`), so a warm
+start never spawns anything.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -31,6 +42,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: environment variable naming the cache root
 CACHE_ENV = "KNHK_TELEMETRY_CACHE_DIR"
+#: the file that marks a cache directory whose kernels have all been compiled and loaded
+COMPLETE = "complete"
+
+log = logging.getLogger("knhk_telemetry.kernels")
 
 
 def cache_root() -> Path:
@@ -82,6 +97,18 @@ class KernelCache:
         except OSError:
             self.directory = Path(tempfile.mkdtemp(prefix=f"knhk-{name}-"))
 
+    @property
+    def complete(self) -> bool:
+        """Whether every kernel of this group was loaded from (or compiled into) this directory."""
+        return (self.directory / COMPLETE).exists()
+
+    def mark_complete(self) -> None:
+        """Record that every kernel is in the cache (call after loading them all)."""
+        try:
+            (self.directory / COMPLETE).write_text(self.fingerprint + "\n")
+        except OSError:  # a read-only cache only costs the next start a check
+            log.debug("cannot mark %s complete", self.directory)
+
     def njit(self, **options: Any) -> Callable[[F], F]:
         """``numba.njit(cache=True, nogil=True, **options)`` caching into :attr:`directory`.
 
@@ -99,3 +126,31 @@ class KernelCache:
                 config.CACHE_DIR = previous
 
         return decorate
+
+
+def compile_in_workers(jobs: Sequence[str], *, workers: int | None = None, timeout: float = 1800.0) -> dict[str, float]:
+    """Run each job, a Python statement that compiles some kernels into their caches, in a fresh
+    interpreter, ``workers`` (default: the CPUs) at a time; returns the seconds each took.
+
+    A job that fails is logged and skipped: whoever loads the kernels afterwards compiles what
+    is missing in-process, so a failure costs time, never correctness. Two jobs that compile the
+    same helper both write it (numba replaces cache files atomically)."""
+
+    def run(job: str) -> tuple[str, float]:
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", job], capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("kernel compilation %r failed: %s", job, exc)
+        else:
+            if proc.returncode != 0:
+                log.warning("kernel compilation %r exited %d: %s", job, proc.returncode, proc.stderr.strip()[-2000:])
+        seconds = time.perf_counter() - t0
+        log.info("kernel compilation %r took %.1f s", job, seconds)
+        return job, seconds
+
+    n = max(1, min(len(jobs), workers or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="knhk-compile") as pool:
+        return dict(pool.map(run, jobs))

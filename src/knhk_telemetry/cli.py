@@ -103,6 +103,8 @@ def warmup() -> None:
     from knhk_telemetry.stream import _kernels
 
     report = warm()
+    if report.compile_jobs:
+        click.echo(f"compiled: {report.compile_s:.2f} s in {report.compile_jobs} processes (cold cache)")
     click.echo(f"decoder: {report.decoder_s:.2f} s, cache {report.decoder_cache}")
     click.echo(f"encoder: {report.encoder_s:.2f} s, cache {report.encoder_cache}")
     windows_s = _kernels.warmup()

@@ -61,3 +61,42 @@ def test_bad_mode_names_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(codec.MODE_ENV, "turbo")
     with pytest.raises(ValueError, match=r"\$KNHK_TELEMETRY_CODEC='turbo'"):
         codec._mode_from_env()
+
+
+def test_a_cold_cache_compiles_in_child_processes_and_a_warm_one_spawns_nothing(
+    fresh_state: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knhk_telemetry import _numba
+    from knhk_telemetry.otlp.fastenc._cache import CACHE as ENCODER_CACHE
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(_numba, "compile_in_workers", lambda jobs, **kw: calls.append(list(jobs)) or {})
+    otlp.warmup()  # loads, and marks both caches complete
+    assert otlp.fast.cache().complete
+    assert ENCODER_CACHE.complete
+    report = otlp.warmup()
+    assert calls == []
+    assert (report.compile_jobs, report.compile_s) == (0, 0.0)
+    # a cache that is not complete (a new version, a new machine): one job per decoder signal
+    # and one for the encoder, each a statement for a fresh interpreter
+    monkeypatch.setattr(_numba.KernelCache, "complete", property(lambda self: False))
+    report = otlp.warmup()
+    assert report.compile_jobs == 4
+    assert len(calls) == 1
+    assert [job.split("; ")[1] for job in calls[0]] == [
+        "fast.warmup(('metrics',))",
+        "fast.warmup(('traces',))",
+        "fast.warmup(('logs',))",
+        "fastenc.warmup()",
+    ]
+    assert codec.active() == "compiled"
+
+
+def test_the_compile_jobs_run_as_written(caplog: pytest.LogCaptureFixture) -> None:
+    from knhk_telemetry import _numba
+
+    otlp.warmup()  # the cache is warm: each child only imports and loads
+    with caplog.at_level("WARNING", logger="knhk_telemetry.kernels"):
+        seconds = _numba.compile_in_workers([*codec._DECODER_JOBS, codec._ENCODER_JOB])
+    assert len(seconds) == 4
+    assert caplog.text == ""

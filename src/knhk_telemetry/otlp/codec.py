@@ -6,7 +6,10 @@ them from their cache takes about half a second; compiling them the first time o
 
 - ``auto`` (the default): calls use the reference codec (``otlp.proto``) until :func:`warmup`
   has loaded the compiled kernels, then switch. ``knhk-telemetry run`` starts the warm-up in a
-  background thread at start; ``knhk-telemetry warmup`` builds the cache ahead of time.
+  background thread at start; ``knhk-telemetry warmup`` builds the cache ahead of time. On a
+  cold cache the kernels compile in child processes, in parallel
+  (``_numba.compile_in_workers``): the serving process's GIL stays with its requests, and
+  this process then only loads them.
 - ``compiled``: always the compiled codec (the first call compiles if the cache is cold).
 - ``reference``: never the compiled codec.
 
@@ -42,6 +45,10 @@ class WarmupReport:
     encoder_s: float
     decoder_cache: str
     encoder_cache: str
+    #: wall seconds of the compilation in child processes (0 when the caches were complete)
+    compile_s: float = 0.0
+    #: how many child processes compiled (one per decoder signal, one for the encoder)
+    compile_jobs: int = 0
 
 
 class _State:
@@ -83,13 +90,36 @@ def _fast_modules() -> tuple[ModuleType, ModuleType]:
     return fast, fastenc
 
 
-def warmup() -> WarmupReport:
-    """Load (compiling on a cold cache) both compiled codecs, then route calls to them."""
+#: a cold cache's compile jobs, the longest first so that two workers finish together
+_DECODER_JOBS = tuple(
+    f"from knhk_telemetry.otlp import fast; fast.warmup(({s!r},))" for s in ("metrics", "traces", "logs")
+)
+_ENCODER_JOB = "from knhk_telemetry.otlp import fastenc; fastenc.warmup()"
+
+
+def warmup(*, parallel: bool = True) -> WarmupReport:
+    """Load both compiled codecs, then route calls to them. A cache not yet complete is first
+    filled by child processes (``parallel``; otherwise, or for what they missed, numba
+    compiles here)."""
+    from knhk_telemetry._numba import compile_in_workers
+    from knhk_telemetry.otlp.fastenc._cache import CACHE as ENCODER_CACHE
+
     fast, fastenc = _fast_modules()
+    jobs: list[str] = []
+    if parallel:
+        jobs += [] if fast.cache().complete else list(_DECODER_JOBS)
+        jobs += [] if ENCODER_CACHE.complete else [_ENCODER_JOB]
     t0 = time.perf_counter()
+    if jobs:
+        compile_in_workers(jobs)
+    compile_s = time.perf_counter() - t0
     decoder_s = fast.warmup()
     encoder_s = fastenc.warmup()
-    report = WarmupReport(decoder_s, encoder_s, str(fast.cache_dir()), str(fastenc.cache_dir()))
+    fast.cache().mark_complete()
+    ENCODER_CACHE.mark_complete()
+    report = WarmupReport(
+        decoder_s, encoder_s, str(fast.cache_dir()), str(fastenc.cache_dir()), compile_s if jobs else 0.0, len(jobs)
+    )
     with _state.lock:
         _state.decoder, _state.encoder, _state.report = fast, fastenc, report
     log.info(

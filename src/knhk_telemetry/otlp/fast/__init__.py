@@ -24,15 +24,25 @@ compiles them all up front so the first request does not pay for it.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from knhk_telemetry._numba import KernelCache
 from knhk_telemetry.model.batch import LogBatch, MetricBatch, SpanBatch
 from knhk_telemetry.model.rejections import Decoded
 from knhk_telemetry.otlp.fast import _batch, _jit
 from knhk_telemetry.otlp.proto import Buffer, Signal
 
-__all__ = ["cache_dir", "decode", "decode_logs", "decode_metrics", "decode_traces", "warmup"]
+__all__ = ["SIGNALS", "cache", "cache_dir", "decode", "decode_logs", "decode_metrics", "decode_traces", "warmup"]
+
+#: every signal with a kernel
+SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
+
+
+def cache() -> KernelCache:
+    """The kernel cache of the decoder (its directory, whether it is complete)."""
+    return _jit.CACHE
 
 
 def cache_dir() -> Path:
@@ -74,11 +84,12 @@ def decode(signal: Signal, data: Buffer) -> Decoded[Any]:
     raise ValueError(f"unknown signal {signal!r}; expected 'traces', 'metrics' or 'logs'")
 
 
-def warmup() -> float:
-    """Load (or compile, the first time) every kernel; returns the seconds it took."""
+def warmup(signals: Sequence[Signal] = SIGNALS) -> float:
+    """Load (or compile, the first time) the kernels of ``signals``, all by default, and the
+    exact validator with the traces kernel; returns the seconds it took."""
     t0 = time.perf_counter()
-    signals: tuple[Signal, ...] = ("traces", "metrics", "logs")
     for signal in signals:
         decode(signal, b"")  # numba compiles a whole kernel on its first call
-    _batch.validated("traces", _batch.as_array(b""))  # the exact validator, run on bad input
+    if "traces" in signals:
+        _batch.validated("traces", _batch.as_array(b""))  # the exact validator, run on bad input
     return time.perf_counter() - t0
