@@ -90,7 +90,7 @@ def _fast_modules() -> tuple[ModuleType, ModuleType]:
     return fast, fastenc
 
 
-#: a cold cache's compile jobs, the longest first so that two workers finish together
+#: a cold cache's compile jobs: one per decoder signal, one for the encoder
 _DECODER_JOBS = tuple(
     f"from knhk_telemetry.otlp import fast; fast.warmup(({s!r},))" for s in ("metrics", "traces", "logs")
 )

@@ -46,14 +46,15 @@ class GrpcConfig(ComponentConfig):
     #: host:port to listen on; port 0 picks a free port (see ``OtlpReceiver.grpc_port``)
     endpoint: str = "127.0.0.1:4317"
     #: largest request message accepted, in MiB after gRPC decompression (the Collector's
-    #: default is 4; 16 takes a batch of ~45k spans of a typical SDK in one request)
+    #: default is 4; 16 takes ~45k spans of the load generator's traces in one request)
     max_recv_msg_size_mib: int = Field(16, gt=0)
     #: HTTP/2 streams one connection may have open at once; 0: gRPC's default (no limit)
     max_concurrent_streams: int = Field(0, ge=0)
     #: threads that decode and record requests; each holds one request at a time. Default:
     #: the CPUs, at most 4. More threads only contend for the GIL (decoding itself releases
-    #: it): on 2 cores, 2 workers took 710k spans/s at 560k spans per CPU-second, 8 workers
-    #: 640k at 519k, with twice the context switches (``bench/ingest.py --workers N``)
+    #: it): on 2 cores, 2 workers took 717k spans/s at 592k spans per CPU-second, 8 workers
+    #: 581k at 486k, with 48 context switches per request against 29 (BENCHMARKS.md,
+    #: ``bench/ingest.py --workers N``)
     workers: int = Field(default_factory=default_workers, gt=0)
 
 
