@@ -86,9 +86,14 @@ def test_a_cold_cache_compiles_in_child_processes_and_a_warm_one_spawns_nothing(
     assert [job.split("; ")[1] for job in calls[0]] == [
         "fast.warmup(('metrics',))",
         "fast.warmup(('traces',))",
-        "fast.warmup(('logs',))",
         "fastenc.warmup()",
+        "fast.warmup(('logs',))",
     ]
+    # only the encoder's cache is not complete: only its job
+    calls.clear()
+    monkeypatch.setattr(_numba.KernelCache, "complete", property(lambda self: self.name != "fastenc"))
+    assert otlp.warmup().compile_jobs == 1
+    assert [job.split("; ")[1] for job in calls[0]] == ["fastenc.warmup()"]
     assert codec.active() == "compiled"
 
 
@@ -97,6 +102,6 @@ def test_the_compile_jobs_run_as_written(caplog: pytest.LogCaptureFixture) -> No
 
     otlp.warmup()  # the cache is warm: each child only imports and loads
     with caplog.at_level("WARNING", logger="knhk_telemetry.kernels"):
-        seconds = _numba.compile_in_workers([*codec._DECODER_JOBS, codec._ENCODER_JOB])
+        seconds = _numba.compile_in_workers([job for _, job in codec._JOBS])
     assert len(seconds) == 4
     assert caplog.text == ""

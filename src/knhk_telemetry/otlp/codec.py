@@ -90,11 +90,19 @@ def _fast_modules() -> tuple[ModuleType, ModuleType]:
     return fast, fastenc
 
 
-#: a cold cache's compile jobs: one per decoder signal, one for the encoder
-_DECODER_JOBS = tuple(
-    f"from knhk_telemetry.otlp import fast; fast.warmup(({s!r},))" for s in ("metrics", "traces", "logs")
+def _decoder_job(signal: str) -> str:
+    return f"from knhk_telemetry.otlp import fast; fast.warmup(({signal!r},))"
+
+
+#: a cold cache's compile jobs, (is it the encoder's, statement), the longest first so that
+#: the workers finish close together: measured on 2 cores, the metrics decoder 163 s, traces
+#: 108 s, the encoder 85 s, logs 34 s (``run`` logs each at INFO)
+_JOBS: tuple[tuple[bool, str], ...] = (
+    (False, _decoder_job("metrics")),
+    (False, _decoder_job("traces")),
+    (True, "from knhk_telemetry.otlp import fastenc; fastenc.warmup()"),
+    (False, _decoder_job("logs")),
 )
-_ENCODER_JOB = "from knhk_telemetry.otlp import fastenc; fastenc.warmup()"
 
 
 def warmup(*, parallel: bool = True) -> WarmupReport:
@@ -107,8 +115,8 @@ def warmup(*, parallel: bool = True) -> WarmupReport:
     fast, fastenc = _fast_modules()
     jobs: list[str] = []
     if parallel:
-        jobs += [] if fast.cache().complete else list(_DECODER_JOBS)
-        jobs += [] if ENCODER_CACHE.complete else [_ENCODER_JOB]
+        done = {False: fast.cache().complete, True: ENCODER_CACHE.complete}
+        jobs = [job for encoder, job in _JOBS if not done[encoder]]
     t0 = time.perf_counter()
     if jobs:
         compile_in_workers(jobs)
