@@ -40,6 +40,8 @@ def test_an_unwritable_root_falls_back_to_a_private_directory(tmp_path: Path) ->
     cache = _numba.KernelCache("k", [blocker], root=blocker / "below")
     assert cache.directory.is_dir()
     assert cache.directory.name.startswith("knhk-k-")
+    assert cache.private
+    assert not _numba.KernelCache("k", [blocker], root=tmp_path / "root").private
 
 
 def test_a_changed_constant_recompiles_instead_of_loading_stale_code(tmp_path: Path) -> None:

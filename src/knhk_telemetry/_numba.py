@@ -92,10 +92,14 @@ class KernelCache:
         self.sources = sources_of(files)
         self.fingerprint = fingerprint(self.sources, runtime_versions())
         self.directory = (root or cache_root()) / f"{name}-{self.fingerprint}"
+        #: True when the root cannot be written and this process caches privately: another
+        #: process (a compile worker) could not fill this cache
+        self.private = False
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError:
             self.directory = Path(tempfile.mkdtemp(prefix=f"knhk-{name}-"))
+            self.private = True
 
     @property
     def complete(self) -> bool:

@@ -89,6 +89,12 @@ def test_a_cold_cache_compiles_in_child_processes_and_a_warm_one_spawns_nothing(
         "fastenc.warmup()",
         "fast.warmup(('logs',))",
     ]
+    # a private cache (the root cannot be written) is never handed to workers
+    calls.clear()
+    monkeypatch.setattr(otlp.fast.cache(), "private", True)
+    assert otlp.warmup().compile_jobs == 0
+    assert calls == []
+    monkeypatch.setattr(otlp.fast.cache(), "private", False)
     # only the encoder's cache is not complete: only its job
     calls.clear()
     monkeypatch.setattr(_numba.KernelCache, "complete", property(lambda self: self.name != "fastenc"))

@@ -114,7 +114,8 @@ def warmup(*, parallel: bool = True) -> WarmupReport:
 
     fast, fastenc = _fast_modules()
     jobs: list[str] = []
-    if parallel:
+    # a private cache (unwritable root) is this process's own: workers would compile for nothing
+    if parallel and not (fast.cache().private or ENCODER_CACHE.private):
         done = {False: fast.cache().complete, True: ENCODER_CACHE.complete}
         jobs = [job for encoder, job in _JOBS if not done[encoder]]
     t0 = time.perf_counter()
