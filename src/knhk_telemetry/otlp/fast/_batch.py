@@ -34,19 +34,28 @@ from knhk_telemetry.otlp.proto import Buffer
 
 Arr = NDArray[Any]
 
-_TRACES = ("traces", "resource_spans")
-_SS = (*_TRACES, "scope_spans")
-_SPAN = (*_SS, "spans")
+
+def _envelope_tids(request: str, resources: str, scopes: str) -> list[int]:
+    """The type ids every signal's kernel walks first (``T_REQ`` .. the scope's attributes):
+    the request, its resource list, the resource and its attributes, the scope list, the scope
+    and its attributes."""
+    res, sc = (request, resources), (request, resources, scopes)
+    return [
+        SCHEMA.tid(request),
+        SCHEMA.tid(*res),
+        SCHEMA.tid(*res, "resource"),
+        SCHEMA.tid(*res, "resource", "attributes"),
+        SCHEMA.tid(*res, "resource", "attributes", "value"),
+        SCHEMA.tid(*sc),
+        SCHEMA.tid(*sc, "scope"),
+        SCHEMA.tid(*sc, "scope", "attributes"),
+    ]
+
+
+_SPAN = ("traces", "resource_spans", "scope_spans", "spans")
 TRACE_TIDS = np.array(
     [
-        SCHEMA.tid("traces"),
-        SCHEMA.tid(*_TRACES),
-        SCHEMA.tid(*_TRACES, "resource"),
-        SCHEMA.tid(*_TRACES, "resource", "attributes"),
-        SCHEMA.tid(*_TRACES, "resource", "attributes", "value"),
-        SCHEMA.tid(*_SS),
-        SCHEMA.tid(*_SS, "scope"),
-        SCHEMA.tid(*_SS, "scope", "attributes"),
+        *_envelope_tids("traces", "resource_spans", "scope_spans"),
         SCHEMA.tid(*_SPAN),
         SCHEMA.tid(*_SPAN, "attributes"),
         SCHEMA.tid(*_SPAN, "events"),
@@ -57,20 +66,12 @@ TRACE_TIDS = np.array(
     ],
     dtype=np.int64,
 )
-_LOGS = ("logs", "resource_logs")
-_SL = (*_LOGS, "scope_logs")
+_RECORD = ("logs", "resource_logs", "scope_logs", "log_records")
 LOG_TIDS = np.array(
     [
-        SCHEMA.tid("logs"),
-        SCHEMA.tid(*_LOGS),
-        SCHEMA.tid(*_LOGS, "resource"),
-        SCHEMA.tid(*_LOGS, "resource", "attributes"),
-        SCHEMA.tid(*_LOGS, "resource", "attributes", "value"),
-        SCHEMA.tid(*_SL),
-        SCHEMA.tid(*_SL, "scope"),
-        SCHEMA.tid(*_SL, "scope", "attributes"),
-        SCHEMA.tid(*_SL, "log_records"),
-        SCHEMA.tid(*_SL, "log_records", "attributes"),
+        *_envelope_tids("logs", "resource_logs", "scope_logs"),
+        SCHEMA.tid(*_RECORD),
+        SCHEMA.tid(*_RECORD, "attributes"),
     ],
     dtype=np.int64,
 )
@@ -253,18 +254,10 @@ def decode_logs(data: Buffer) -> Decoded[LogBatch]:
     return Decoded(LogBatch(tables, check=False), _rejections(rej, _LOG_PATH))
 
 
-_MS = ("metrics", "resource_metrics", "scope_metrics")
-_METRIC = (*_MS, "metrics")
+_METRIC = ("metrics", "resource_metrics", "scope_metrics", "metrics")
 METRIC_TIDS = np.array(
     [
-        SCHEMA.tid("metrics"),
-        SCHEMA.tid("metrics", "resource_metrics"),
-        SCHEMA.tid("metrics", "resource_metrics", "resource"),
-        SCHEMA.tid("metrics", "resource_metrics", "resource", "attributes"),
-        SCHEMA.tid("metrics", "resource_metrics", "resource", "attributes", "value"),
-        SCHEMA.tid(*_MS),
-        SCHEMA.tid(*_MS, "scope"),
-        SCHEMA.tid(*_MS, "scope", "attributes"),
+        *_envelope_tids("metrics", "resource_metrics", "scope_metrics"),
         SCHEMA.tid(*_METRIC),
         SCHEMA.tid(*_METRIC, "metadata"),
     ],
